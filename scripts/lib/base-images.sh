@@ -1,0 +1,54 @@
+# shellcheck shell=bash
+# Local Debian bookworm base images with systemd for molecule (no registry
+# can be reached here). Built once with debootstrap, reused while the recipe
+# below is unchanged: the tag carries a hash of it. Sourced, never executed.
+
+# Packages baked into every test image: systemd for services, udev for the
+# Ledger rules, and what the signer-side roles install anyway (so converge
+# under arm64 emulation does not spend minutes in apt).
+BAKERY_IMAGE_PACKAGES="python3,python3-apt,python3-cryptography,systemd,systemd-sysv,udev,dbus,iproute2,iputils-ping,procps,ca-certificates,curl,nftables,openssh-server,openssh-client,autossh,chrony,unattended-upgrades,sudo"
+BAKERY_IMAGE_MIRROR="${BAKERY_IMAGE_MIRROR:-http://deb.debian.org/debian}"
+
+image_tag() {
+  local recipe
+  recipe="$(printf '%s|%s' "$BAKERY_IMAGE_PACKAGES" "$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-64)")"
+  printf 'tezos-bakery/debian-bookworm-systemd:%s-%s' "$1" "$(printf '%s' "$recipe" | sha256sum | cut -c1-10)"
+}
+
+# build_base_image ARCH: debootstrap + docker import, skipped when present.
+build_base_image() {
+  local arch="$1" tag alias dir start
+  tag="$(image_tag "$arch")"
+  alias="tezos-bakery/debian-bookworm-systemd:$arch"
+  if docker image inspect "$tag" >/dev/null 2>&1; then
+    docker tag "$tag" "$alias"
+    log "base image $tag cached"
+    return 0
+  fi
+  start=$(date +%s)
+  dir="$(mktemp -d "${TMPDIR:-/tmp}/bakery-rootfs-$arch.XXXXXX")"
+  log "building base image $tag (debootstrap, $arch)"
+  as_root debootstrap --arch="$arch" --variant=minbase \
+    --include="$BAKERY_IMAGE_PACKAGES" bookworm "$dir" "$BAKERY_IMAGE_MIRROR" \
+    >"$dir.log" 2>&1 || { tail -20 "$dir.log" >&2; die "debootstrap $arch failed"; }
+  # A container has no console to getty on and no hardware clock to sync.
+  as_root chroot "$dir" /bin/sh -c 'systemctl mask getty@tty1.service systemd-timesyncd.service console-getty.service >/dev/null 2>&1; rm -f /etc/ssh/ssh_host_*; apt-get clean' || true
+  as_root tar -C "$dir" -c . | docker import --change 'CMD ["/lib/systemd/systemd"]' - "$tag" >/dev/null
+  as_root rm -rf "$dir" "$dir.log"
+  docker tag "$tag" "$alias"
+  log "base image $tag built in $(( $(date +%s) - start )) s"
+}
+
+ensure_base_images() {
+  apt_ensure debootstrap qemu-user-static binfmt-support
+  # binfmt handlers must be registered for arm64 binaries to run.
+  if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+    as_root mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true
+    as_root update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
+  fi
+  [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || die "qemu-aarch64 binfmt handler is not registered"
+  build_base_image amd64 &
+  local amd=$!
+  build_base_image arm64
+  wait "$amd"
+}

@@ -1,0 +1,97 @@
+# shellcheck shell=bash
+# The stages of scripts/test, one function each. Sourced, never executed.
+# Each returns non-zero on failure; logs of long stages go to tests/output/.
+
+BAKERY_OUT="$BAKERY_ROOT/tests/output"
+
+stage_setup() {
+  mkdir -p "$BAKERY_OUT"
+  ensure_dockerd || return 1
+  ensure_venv >"$BAKERY_OUT/venv.log" 2>&1 || { tail -30 "$BAKERY_OUT/venv.log"; return 1; }
+  # ensure_venv ran in a redirect: activate again in this shell.
+  ensure_venv 2>/dev/null || return 1
+  apt_ensure haproxy udev nftables || return 1
+  ensure_base_images || return 1
+  python --version && ansible --version | head -1 && molecule --version | head -1
+}
+
+stage_yamllint() {
+  yamllint --strict .
+}
+
+stage_ansible_lint() {
+  ansible-lint --profile production --offline
+}
+
+stage_specs() {
+  python scripts/check-role-specs.py
+}
+
+stage_build() {
+  local dir
+  dir="$(mktemp -d)"
+  ansible-galaxy collection build --output-path "$dir" . || return 1
+  ls -l "$dir"/tezos-bakery-*.tar.gz
+  rm -rf "$dir"
+}
+
+# ansible-test needs the collection at .../ansible_collections/tezos/bakery
+# (a real copy, not a symlink).
+stage_sanity() {
+  local dir
+  dir="$(mktemp -d)"
+  mkdir -p "$dir/ansible_collections/tezos"
+  rsync -a --exclude .git --exclude .collections --exclude tests/output \
+    --exclude __pycache__ "$BAKERY_ROOT/" "$dir/ansible_collections/tezos/bakery/" || return 1
+  seed_ansible_test_get_pip
+  (cd "$dir/ansible_collections/tezos/bakery" && git init -q && git add -A \
+    && ansible-test sanity --venv --python 3.12 --requirements --color no \
+      --skip-test shebang 2>&1 | tee "$BAKERY_OUT/sanity.log" | grep -vE '^(Running|Installing|Collecting|Requirement|WARNING: Location)' | tail -40
+   exit "${PIPESTATUS[3]}")
+  local rc=$?
+  rm -rf "$dir"
+  return "$rc"
+}
+
+stage_unit() {
+  PYTHONPATH="$BAKERY_ROOT/.collections:$BAKERY_ROOT/tests/lib" \
+    python -m pytest -p no:testinfra -q tests/unit
+}
+
+# Every role's molecule scenarios, one after the other (2 cores), each
+# logged to tests/output/molecule-<role>-<scenario>.log.
+stage_molecule() {
+  local roles=() role scenario_dir scenario rc=0 start log
+  if [ -n "${MOLECULE_ROLES:-}" ]; then read -r -a roles <<<"$MOLECULE_ROLES"
+  else for role in roles/*/; do roles+=("$(basename "$role")"); done; fi
+  for role in "${roles[@]}"; do
+    for scenario_dir in roles/"$role"/molecule/*/; do
+      [ -f "$scenario_dir/molecule.yml" ] || continue
+      scenario="$(basename "$scenario_dir")"
+      log="$BAKERY_OUT/molecule-$role-$scenario.log"
+      start=$(date +%s)
+      if (cd "roles/$role" && molecule test -s "$scenario") >"$log" 2>&1; then
+        printf '  molecule %-16s %-10s PASS %4ss\n' "$role" "$scenario" "$(( $(date +%s) - start ))"
+      else
+        rc=1
+        printf '  molecule %-16s %-10s FAIL %4ss (log: %s)\n' "$role" "$scenario" "$(( $(date +%s) - start ))" "$log"
+        tail -60 "$log"
+      fi
+    done
+  done
+  return "$rc"
+}
+
+# ansible-test bootstraps pip in its venvs with get-pip.py from the internet;
+# seed its cache with an offline shim for the pip version it asks for.
+seed_ansible_test_get_pip() {
+  local version cache="$HOME/.ansible/test/cache"
+  version="$(python - <<'PY'
+import re, ansible_test, pathlib
+src = (pathlib.Path(ansible_test.__file__).parent / "_internal/python_requirements.py").read_text()
+print(re.search(r"pip='([0-9.]+)'", src).group(1))
+PY
+)" || return 1
+  mkdir -p "$cache"
+  cp "$BAKERY_ROOT/scripts/files/get_pip_shim.py" "$cache/get_pip_${version//./_}.py"
+}
