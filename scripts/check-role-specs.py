@@ -38,8 +38,8 @@ def variables_table(options):
         if option.get("required"):
             default = "*required*"
         else:
-            default = "`%s`" % yaml.safe_dump(option.get("default"), default_flow_style=True,
-                                              width=10000).strip().replace("\n...", "")
+            dumped = yaml.safe_dump(option.get("default"), default_flow_style=True, width=10000)
+            default = "`%s`" % dumped.strip().replace("\n...", "")
         lines.append("| `%s` | %s | %s | %s |" % (name, option.get("type", "str"), default.replace("|", "\\|"),
                                                    describe(option)))
     lines += ["", END]

@@ -6,7 +6,7 @@
 # Packages baked into every test image: systemd for services, udev for the
 # Ledger rules, and what the signer-side roles install anyway (so converge
 # under arm64 emulation does not spend minutes in apt).
-BAKERY_IMAGE_PACKAGES="python3,python3-apt,python3-cryptography,systemd,systemd-sysv,udev,dbus,iproute2,iputils-ping,procps,ca-certificates,curl,nftables,openssh-server,openssh-client,autossh,chrony,unattended-upgrades,sudo"
+BAKERY_IMAGE_PACKAGES="python3,python3-apt,python3-cryptography,python3-cffi-backend,systemd,systemd-sysv,udev,dbus,iproute2,iputils-ping,procps,ca-certificates,curl,nftables,openssh-server,openssh-client,autossh,chrony,unattended-upgrades,sudo"
 BAKERY_IMAGE_MIRROR="${BAKERY_IMAGE_MIRROR:-http://deb.debian.org/debian}"
 
 image_tag() {

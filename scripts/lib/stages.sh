@@ -10,7 +10,7 @@ stage_setup() {
   ensure_venv >"$BAKERY_OUT/venv.log" 2>&1 || { tail -30 "$BAKERY_OUT/venv.log"; return 1; }
   # ensure_venv ran in a redirect: activate again in this shell.
   ensure_venv 2>/dev/null || return 1
-  apt_ensure haproxy udev nftables || return 1
+  apt_ensure haproxy udev nftables umockdev shellcheck || return 1
   ensure_base_images || return 1
   python --version && ansible --version | head -1 && molecule --version | head -1
 }
@@ -41,12 +41,13 @@ stage_sanity() {
   local dir
   dir="$(mktemp -d)"
   mkdir -p "$dir/ansible_collections/tezos"
-  rsync -a --exclude .git --exclude .collections --exclude tests/output \
-    --exclude __pycache__ "$BAKERY_ROOT/" "$dir/ansible_collections/tezos/bakery/" || return 1
+  mkdir -p "$dir/ansible_collections/tezos/bakery"
+  tar -C "$BAKERY_ROOT" --exclude=./.git --exclude=./.collections --exclude=./tests/output \
+    --exclude=__pycache__ -cf - . | tar -C "$dir/ansible_collections/tezos/bakery" -xf - || return 1
   seed_ansible_test_get_pip
   (cd "$dir/ansible_collections/tezos/bakery" && git init -q && git add -A \
-    && ansible-test sanity --venv --python 3.12 --requirements --color no \
-      --skip-test shebang 2>&1 | tee "$BAKERY_OUT/sanity.log" | grep -vE '^(Running|Installing|Collecting|Requirement|WARNING: Location)' | tail -40
+    && ansible-test sanity ${SANITY_ARGS:-} --venv --python 3.12 --requirements --color no \
+      2>&1 | tee "$BAKERY_OUT/sanity.log" | grep -vE '^(Running|Installing|Collecting|Requirement|WARNING: Location)' | tail -40
    exit "${PIPESTATUS[3]}")
   local rc=$?
   rm -rf "$dir"
