@@ -6,7 +6,7 @@ import json
 import pytest
 import tezos_crypto
 
-URI = "ledger://test-double-ledger/ed25519/0h/0h"
+URI = "ledger://molecule-double-ledger-nano/ed25519/0h/0h"
 CHAIN = "NetXdQprcVkpaWU"
 SIGNER = "http://127.0.0.1:6732"
 
