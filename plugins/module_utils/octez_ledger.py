@@ -118,14 +118,46 @@ def _squash(text):
 
 
 def error_message(text):
-    """One-line message out of octez-client's ``Error:`` block."""
+    """One-line message out of octez-client's ``Error:`` block.
+
+    When the text has an ``Error:`` block, only that block is kept: on a
+    signer without a node every command first prints a ``Warning:`` block
+    ("Failed to acquire the protocol version from the node ...").
+    """
+    all_lines = (text or "").splitlines()
+    for index, line in enumerate(all_lines):
+        if line.strip() == "Error:":
+            all_lines = all_lines[index + 1:]
+            break
     lines = []
-    for line in (text or "").splitlines():
+    for line in all_lines:
         stripped = line.strip()
         if not stripped or stripped == "Error:":
             continue
         lines.append(stripped)
     return " ".join(lines)
+
+
+_ERROR_DESCRIPTIONS = {
+    "no_ledger": "no Ledger connected (or it is locked, asleep, or held by another process)",
+    "app_not_open": "the Tezos Baking app is not open on the Ledger",
+    "wrong_key": "the Ledger authorizes another key",
+    "not_authorized": "no baking key is authorized on the Ledger",
+    "timeout": "octez-client did not answer in time and was killed",
+    "busy": "the Ledger is busy (another process holds it or its lock)",
+    "command_failed": "octez-client failed",
+    "parse_error": "unexpected octez-client output",
+}
+
+
+def describe_error(kind, message=None):
+    """Human one-liner for a :class:`LedgerError` kind, followed by the
+    detailed ``message`` when there is one (``"<what>: <detail>"``)."""
+    human = _ERROR_DESCRIPTIONS.get(kind, "Ledger operation failed")
+    detail = _squash(message)
+    if not detail or detail.lower() == human.lower():
+        return human
+    return "%s: %s" % (human, detail)
 
 
 def classify_error(text):
