@@ -40,8 +40,8 @@ def variables_table(options):
         else:
             dumped = yaml.safe_dump(option.get("default"), default_flow_style=True, width=10000)
             default = "`%s`" % dumped.strip().replace("\n...", "")
-        lines.append("| `%s` | %s | %s | %s |" % (name, option.get("type", "str"), default.replace("|", "\\|"),
-                                                   describe(option)))
+        row = (name, option.get("type", "str"), default.replace("|", "\\|"), describe(option))
+        lines.append("| `%s` | %s | %s | %s |" % row)
     lines += ["", END]
     return "\n".join(lines)
 

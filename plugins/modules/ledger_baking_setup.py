@@ -18,7 +18,7 @@ short_description: Authorize a Ledger's Tezos Baking app to bake for a key
 version_added: 0.1.0
 
 author:
-  - Tezos bakery maintainers
+  - Tezos bakery maintainers (!UNKNOWN)
 
 description:
   - Runs C(octez-client setup ledger to bake for <key> [--main-chain-id ID] [--main-hwm N]) when, and only when, the

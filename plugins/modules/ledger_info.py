@@ -18,7 +18,7 @@ short_description: Read the state of a Ledger used for Tezos baking
 version_added: 0.1.0
 
 author:
-  - Tezos bakery maintainers
+  - Tezos bakery maintainers (!UNKNOWN)
 
 description:
   - Checks, read-only, the Ledger behind a C(ledger://) URI (or an octez-client alias) with octez-client's Ledger

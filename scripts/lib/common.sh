@@ -68,8 +68,8 @@ ensure_dockerd() {
   log "starting dockerd"
   mkdir -p "$BAKERY_CACHE"
   as_root sh -c "nohup dockerd >'$BAKERY_CACHE/dockerd.log' 2>&1 &"
-  local i
-  for i in $(seq 1 60); do
+  local _
+  for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && return 0
     sleep 1
   done

@@ -2,6 +2,8 @@
 # The stages of scripts/test, one function each. Sourced, never executed.
 # Each returns non-zero on failure; logs of long stages go to tests/output/.
 
+# BAKERY_ROOT comes from common.sh, sourced first.
+# shellcheck disable=SC2153
 BAKERY_OUT="$BAKERY_ROOT/tests/output"
 
 stage_setup() {
@@ -45,10 +47,12 @@ stage_sanity() {
   tar -C "$BAKERY_ROOT" --exclude=./.git --exclude=./.collections --exclude=./tests/output \
     --exclude=__pycache__ -cf - . | tar -C "$dir/ansible_collections/tezos/bakery" -xf - || return 1
   seed_ansible_test_get_pip
+  local -a extra=()
+  read -ra extra <<<"${SANITY_ARGS:-}"
   (cd "$dir/ansible_collections/tezos/bakery" && git init -q && git add -A \
-    && ansible-test sanity ${SANITY_ARGS:-} --venv --python 3.12 --requirements --color no \
+    && ansible-test sanity "${extra[@]}" --venv --python 3.12 --requirements --color no \
       2>&1 | tee "$BAKERY_OUT/sanity.log" | grep -vE '^(Running|Installing|Collecting|Requirement|WARNING: Location)' | tail -40
-   exit "${PIPESTATUS[3]}")
+   exit "${PIPESTATUS[0]}")
   local rc=$?
   rm -rf "$dir"
   return "$rc"

@@ -438,10 +438,10 @@ def test_state_changes_are_logged_once(caplog):
     clock = FakeClock()
     state = make_state(clock)
     with caplog.at_level("INFO", logger="tezos_signer_health"):
-        for _ in range(3):
+        for _attempt in range(3):
             state.record_signer(SIGNER_OK)
             state.record_ledger(ok_result())
-        for _ in range(3):
+        for _attempt in range(3):
             state.record_ledger(failed_result("no_ledger", "unplugged"))
     messages = [record.getMessage() for record in caplog.records]
     assert len([m for m in messages if m.startswith("signer:")]) == 1
@@ -720,7 +720,7 @@ def test_requests_never_trigger_a_check(run_daemon, fake_client):
     wait_for(lambda: healthz(port)[0] == 200, what="first check")
     calls = len(fake_client.calls())
     assert calls == 3
-    for _ in range(40):
+    for _attempt in range(40):
         http_get(port, "/healthz")
         http_get(port, "/metrics")
     assert len(fake_client.calls()) == calls

@@ -245,7 +245,7 @@ def test_every_error_kind_is_described():
 
 def test_ledger_error_rejects_unknown_kind():
     with pytest.raises(ValueError):
-        ol.LedgerError("nope", "message")
+        raise ol.LedgerError("nope", "message")
 
 
 def test_ledger_error_fields():

@@ -130,7 +130,7 @@ def test_hung_ledger_never_blocks_the_endpoint(host):
     assert code == 503, body
     assert json.loads(body)["ledger"]["error_kind"] == "timeout"
     # The check is killed after check_timeout (2 s); answers stay immediate.
-    for _ in range(5):
+    for _attempt in range(5):
         _code, _body, seconds = get(host, "/healthz")
         assert seconds < 1.0
     # No octez-client is left behind holding the device.

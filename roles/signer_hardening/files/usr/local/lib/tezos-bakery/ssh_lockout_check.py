@@ -12,6 +12,7 @@ installed. It prints one JSON object:
 * ``invalid_ranges``: admin ranges that are not a literal network in CIDR
   notation (``192.168.1.0/24``, ``fd00::/64``), host bits included: nft
   would resolve a host name and silently mask host bits;
+* ``user``: the login user running the check (the SSH login user);
 * ``client``: the address this SSH session comes from (``null`` when the
   play does not run over SSH);
 * ``client_admitted``: whether that address is in one of the ranges, i.e.
@@ -28,6 +29,7 @@ import argparse
 import ipaddress
 import json
 import os
+import pwd
 import sys
 
 
@@ -68,12 +70,18 @@ def admitted(address, networks):
     return any(address.version == net.version and address in net for net in networks)
 
 
-def check(ranges, ssh_connection):
-    """The JSON-able verdict for the given ranges and SSH_CONNECTION."""
+def check(ranges, ssh_connection, extra_ranges=(), user=None):
+    """The JSON-able verdict for the given ranges and SSH_CONNECTION.
+
+    extra_ranges are only validated (sources of other open ports): they do
+    not let the admin in.
+    """
     networks, invalid = parse_ranges(ranges)
+    invalid.extend(parse_ranges(extra_ranges)[1])
     client = client_address(ssh_connection)
     return {
         "invalid_ranges": invalid,
+        "user": user,
         "client": str(client) if client is not None else None,
         "client_admitted": admitted(client, networks) if client is not None else None,
     }
@@ -82,10 +90,13 @@ def check(ranges, ssh_connection):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--range", dest="ranges", action="append", default=[], help="an admin range (repeat)")
+    parser.add_argument("--extra-range", dest="extra_ranges", action="append", default=[],
+                        help="a range to validate only (repeat)")
     parser.add_argument("--ssh-connection", default=os.environ.get("SSH_CONNECTION", ""),
                         help="SSH_CONNECTION value (default: this process's environment)")
     args = parser.parse_args(argv)
-    json.dump(check(args.ranges, args.ssh_connection), sys.stdout)
+    user = pwd.getpwuid(os.getuid()).pw_name
+    json.dump(check(args.ranges, args.ssh_connection, args.extra_ranges, user), sys.stdout)
     sys.stdout.write("\n")
     return 0
 
