@@ -14,7 +14,10 @@ stage_setup() {
   ensure_venv 2>/dev/null || return 1
   apt_ensure haproxy udev nftables umockdev shellcheck || return 1
   ensure_base_images || return 1
-  python --version && ansible --version | head -1 && molecule --version | head -1
+  # Whole outputs captured first: `| head -1` would break the pipe under pipefail.
+  local versions
+  versions="$(python --version && ansible --version && molecule --version)" || return 1
+  printf '%s\n' "$versions" | grep -E '^(Python|ansible \[core|molecule)'
 }
 
 stage_yamllint() {

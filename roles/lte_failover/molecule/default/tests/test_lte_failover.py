@@ -27,7 +27,7 @@ def lab(host, *args):
 
 def wait_active(host, interface, timeout):
     """Seconds from the last cut/restore until `interface` carries the default route."""
-    out = host.run("uplink-lab wait-active %s %s", interface, timeout)
+    out = host.run("uplink-lab wait-active %s %s", interface, str(timeout))
     assert out.rc == 0, "%s not active within %s s: %s" % (interface, timeout, out.stderr)
     return float(out.stdout)
 

@@ -102,13 +102,30 @@ def test_unit_is_sandboxed(host):
     assert "ReadWritePaths=/var/lib/tezos-signer" in props
 
 
+PROBE_DROPIN = "/run/systemd/system/tezos-signer.service.d/zz-sandbox-probe.conf"
+PROBE = """[Service]
+Type=oneshot
+Restart=no
+ExecStart=
+ExecStart=/bin/sh -c 'touch /opt/octez/probe 2>&1 || echo outside-refused; touch /var/lib/tezos-signer/probe && echo inside-ok'
+"""
+
+
 def test_sandbox_blocks_writes_outside_the_base_dir(host):
-    # Enter the running signer's own mount namespace: the rest of the file
-    # system is read-only there, even for root; the base dir is writable.
-    pid = host.check_output("systemctl show -p MainPID --value tezos-signer")
-    outside = host.run("nsenter --target %s --mount -- touch /opt/octez/probe", pid)
-    assert outside.rc != 0
-    assert "Read-only file system" in outside.stderr
-    inside = host.run("nsenter --target %s --mount -- touch /var/lib/tezos-signer/probe", pid)
-    assert inside.rc == 0, inside.stderr
-    host.run("rm -f /var/lib/tezos-signer/probe")
+    # The real unit with only its command swapped for a probe (a runtime
+    # drop-in): same user, same sandbox. Outside the base dir the file system
+    # is read-only; the base dir is writable. Restored afterwards.
+    host.run_expect([0], "mkdir -p %s", PROBE_DROPIN.rsplit("/", 1)[0])
+    host.run_expect([0], "printf '%%s' %s > %s", PROBE, PROBE_DROPIN)
+    try:
+        host.run_expect([0], "systemctl daemon-reload && systemctl restart tezos-signer")
+        invocation = host.check_output("systemctl show -p InvocationID --value tezos-signer")
+        log = host.check_output("journalctl -o cat _SYSTEMD_INVOCATION_ID=%s", invocation)
+        assert "Read-only file system" in log
+        assert "outside-refused" in log
+        assert "inside-ok" in log
+        assert not host.file("/opt/octez/probe").exists
+    finally:
+        host.run("rm -f %s /var/lib/tezos-signer/probe", PROBE_DROPIN)
+        host.run_expect([0], "systemctl daemon-reload && systemctl restart tezos-signer")
+    assert host.service("tezos-signer").is_running
