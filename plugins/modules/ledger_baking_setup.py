@@ -76,16 +76,12 @@ options:
 
 extends_documentation_fragment:
   - tezos.bakery.octez_client
+  - tezos.bakery.ledger_attributes
   - ansible.builtin.action_common_attributes
 
 attributes:
   check_mode:
-    support: full
     details: Reads the Ledger (read-only commands) and reports the change and the command that would run, without running it.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 
 notes:
   - Stop the signer (or make it honour O(lock_path)) while setting up. Only one process can use the Ledger at a time,
@@ -239,10 +235,7 @@ error_kind:
   sample: app_not_open
 """
 
-import os
 import re
-
-from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.tezos.bakery.plugins.module_utils.octez_ledger import (
     LedgerError,
@@ -254,8 +247,13 @@ from ansible_collections.tezos.bakery.plugins.module_utils.octez_ledger import (
     ledger_uri_path,
     octez_client_argument_spec,
     plan_baking_setup,
-    resolve_alias,
     run_octez_client,
+)
+from ansible_collections.tezos.bakery.plugins.module_utils.octez_module import (
+    ModuleFailure,
+    ledger_uri,
+    octez_client_binary,
+    run_ledger_module,
 )
 
 INT32_MAX = 2 ** 31 - 1
@@ -264,13 +262,6 @@ SETUP_ADDRESS_RE = re.compile(r"Authorized baking for address:\s*(\S+)")
 SETUP_PUBLIC_KEY_RE = re.compile(r"Corresponding full public key:\s*(\S+)")
 # Ledger states that a setup is meant to fix; any other problem stops the module.
 FIXABLE_KINDS = (None, "wrong_key", "not_authorized")
-
-
-class SetupFailed(Exception):
-    def __init__(self, msg, kind=None):
-        super(SetupFailed, self).__init__(msg)
-        self.msg = msg
-        self.kind = kind
 
 
 def argument_spec():
@@ -309,27 +300,22 @@ def read_state(module, binary, uri):
 def validate(module):
     """Check the parameters; return the ledger:// URI of ``key``."""
     params = module.params
-    binary = params["octez_client_path"]
-    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
-        raise SetupFailed("octez-client not found or not executable: %s" % binary)
+    octez_client_binary(params)
     hwm = params["main_hwm"]
     if hwm is not None and not 0 <= hwm <= INT32_MAX:
-        raise SetupFailed("main_hwm must be between 0 and %d, got %d" % (INT32_MAX, hwm))
+        raise ModuleFailure("main_hwm must be between 0 and %d, got %d" % (INT32_MAX, hwm))
     chain_id = params["main_chain_id"]
     if chain_id is not None and not CHAIN_ID_RE.match(chain_id):
-        raise SetupFailed("main_chain_id must be a Base58 chain id (NetXdQprcVkpaWU) or a 32-bit integer, got %r" % chain_id)
+        raise ModuleFailure("main_chain_id must be a Base58 chain id (NetXdQprcVkpaWU) or a 32-bit integer, got %r" % chain_id)
     key = params["key"]
-    uri = key if key.startswith("ledger://") else resolve_alias(key, params["base_dir"])
-    if uri is None:
-        raise SetupFailed("cannot resolve %r to a ledger:// URI: no such Ledger alias in the octez-client wallet %s"
-                          % (key, params["base_dir"] or "~/.tezos-client"))
+    uri = ledger_uri(key, params["base_dir"])
     try:
         parsed = ledger_uri_path(uri)
     except LedgerError as exc:
-        raise SetupFailed("invalid Ledger URI for %s: %s" % (key, exc.message), exc.kind)
+        raise ModuleFailure("invalid Ledger URI for %s: %s" % (key, exc.message), exc.kind)
     if parsed["path"] is None:
-        raise SetupFailed("%s only names a Ledger: a baking key needs a curve and a path "
-                          "(ledger://<animals>/<curve>/<path>)" % uri)
+        raise ModuleFailure("%s only names a Ledger: a baking key needs a curve and a path "
+                            "(ledger://<animals>/<curve>/<path>)" % uri)
     return uri
 
 
@@ -340,7 +326,7 @@ def setup_and_verify(module, binary, uri, result):
     if before["connected"]:
         result["ledger"] = dict((k, before[k]) for k in ("name", "app", "app_version", "device"))
     if before["error_kind"] not in FIXABLE_KINDS:
-        raise SetupFailed(describe_error(before["error_kind"], before["error"]), before["error_kind"])
+        raise ModuleFailure(describe_error(before["error_kind"], before["error"]), before["error_kind"])
     result["authorized"]["before"] = authorized_view(before)
     result["high_watermark"]["before"] = before["high_watermark"]
 
@@ -354,7 +340,7 @@ def setup_and_verify(module, binary, uri, result):
     )
     result["reason"] = plan["reason"]
     if plan["error"]:
-        raise SetupFailed(plan["error"])
+        raise ModuleFailure(plan["error"])
     if not plan["changed"]:
         result["authorized"]["after"] = result["authorized"]["before"]
         result["high_watermark"]["after"] = result["high_watermark"]["before"]
@@ -372,7 +358,7 @@ def setup_and_verify(module, binary, uri, result):
         msg = "setup ledger to bake for %s failed: %s" % (params["key"], describe_error(exc.kind, exc.message))
         if exc.kind == "timeout":
             msg += " (the setup must be confirmed on the Ledger within setup_timeout=%s seconds)" % params["setup_timeout"]
-        raise SetupFailed(msg, exc.kind)
+        raise ModuleFailure(msg, exc.kind)
     result["stdout"] = out
     for regex, name in ((SETUP_ADDRESS_RE, "public_key_hash"), (SETUP_PUBLIC_KEY_RE, "public_key")):
         match = regex.search(out)
@@ -382,16 +368,16 @@ def setup_and_verify(module, binary, uri, result):
     result["authorized"]["after"] = authorized_view(after)
     result["high_watermark"]["after"] = after["high_watermark"]
     if after["error_kind"] is not None or not after["authorized_matches"]:
-        raise SetupFailed("the setup ran but the Ledger does not authorize %s afterwards: %s"
-                          % (uri, describe_error(after["error_kind"], after["error"])),
-                          after["error_kind"] or "wrong_key")
+        raise ModuleFailure("the setup ran but the Ledger does not authorize %s afterwards: %s"
+                            % (uri, describe_error(after["error_kind"], after["error"])),
+                            after["error_kind"] or "wrong_key")
     main = ((after["high_watermark"] or {}).get("main") or {}).get("level")
     if params["main_hwm"] is not None and (main is None or main < params["main_hwm"]):
-        raise SetupFailed("the setup ran but the Ledger's main high watermark is %s, not %d" % (main, params["main_hwm"]))
+        raise ModuleFailure("the setup ran but the Ledger's main high watermark is %s, not %d" % (main, params["main_hwm"]))
     chain_id = params["main_chain_id"]
     if chain_id and chain_id.startswith("Net") and (after["high_watermark"] or {}).get("chain_id") != chain_id:
-        raise SetupFailed("the setup ran but the Ledger's main chain id is %s, not %s"
-                          % ((after["high_watermark"] or {}).get("chain_id") or "'Unspecified'", chain_id))
+        raise ModuleFailure("the setup ran but the Ledger's main chain id is %s, not %s"
+                            % ((after["high_watermark"] or {}).get("chain_id") or "'Unspecified'", chain_id))
 
 
 def execute_module(module):
@@ -413,16 +399,15 @@ def execute_module(module):
                 setup_and_verify(module, binary, result["uri"], result)
         except LedgerError as exc:
             # The lock itself (busy) or an unexpected failure outside check_ledger.
-            raise SetupFailed(describe_error(exc.kind, exc.message), exc.kind)
-    except SetupFailed as exc:
+            raise ModuleFailure(describe_error(exc.kind, exc.message), exc.kind)
+    except ModuleFailure as exc:
         result["error_kind"] = exc.kind
         module.fail_json(msg=exc.msg, **result)
     module.exit_json(**result)
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    execute_module(module)
+    run_ledger_module(argument_spec(), execute_module)
 
 
 if __name__ == "__main__":

@@ -59,16 +59,8 @@ options:
 
 extends_documentation_fragment:
   - tezos.bakery.octez_client
+  - tezos.bakery.ledger_attributes
   - ansible.builtin.action_common_attributes
-
-attributes:
-  check_mode:
-    support: full
-    details: The module is read-only; it runs the same read-only commands in check mode.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 
 notes:
   - RV(ready) is V(true) only when a Ledger is connected, runs the Tezos Baking app, authorizes exactly the key of
@@ -207,15 +199,16 @@ error:
   sample: the Ledger runs Tezos Wallet 3.0.6, not Tezos Baking
 """
 
-import os
-
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.tezos.bakery.plugins.module_utils.octez_ledger import (
     check_ledger,
     describe_error,
     octez_client_argument_spec,
-    resolve_alias,
+)
+from ansible_collections.tezos.bakery.plugins.module_utils.octez_module import (
+    ModuleFailure,
+    ledger_uri,
+    octez_client_binary,
+    run_ledger_module,
 )
 
 RESULT_KEYS = (
@@ -235,26 +228,12 @@ def argument_spec():
     return spec
 
 
-def resolve_uri(module):
-    """The ledger:// URI of ``uri`` (an alias is read from the wallet)."""
-    uri = module.params["uri"]
-    if uri.startswith("ledger://"):
-        return uri
-    resolved = resolve_alias(uri, module.params["base_dir"])
-    if resolved is None:
-        module.fail_json(
-            msg="cannot resolve %r to a ledger:// URI: no such Ledger alias in the octez-client wallet %s"
-                % (uri, module.params["base_dir"] or "~/.tezos-client"),
-            changed=False,
-        )
-    return resolved
-
-
 def execute_module(module):
-    binary = module.params["octez_client_path"]
-    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
-        module.fail_json(msg="octez-client not found or not executable: %s" % binary, changed=False)
-    uri = resolve_uri(module)
+    try:
+        binary = octez_client_binary(module.params)
+        uri = ledger_uri(module.params["uri"], module.params["base_dir"])
+    except ModuleFailure as exc:
+        module.fail_json(msg=exc.msg, changed=False)
     facts = check_ledger(
         binary,
         uri,
@@ -271,8 +250,7 @@ def execute_module(module):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    execute_module(module)
+    run_ledger_module(argument_spec(), execute_module)
 
 
 if __name__ == "__main__":

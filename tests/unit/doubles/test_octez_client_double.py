@@ -18,13 +18,10 @@ import time
 import pytest
 import tezos_crypto as tc
 from ansible_collections.tezos.bakery.plugins.module_utils import octez_ledger as ol
+from double_ledger import CHAIN, PKH, PUBLIC_KEY, URI, double_path
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-CLIENT = os.path.join(ROOT, "tests", "doubles", "octez-client")
-URI = "ledger://molecule-double-ledger-nano/ed25519/0h/0h"
+CLIENT = double_path("octez-client")
 OTHER_URI = "ledger://molecule-double-ledger-nano/ed25519/1h/0h"
-CHAIN = "NetXdQprcVkpaWU"
-_SEED, PUBLIC_KEY, PKH = tc.double_ledger_key(URI)
 READY = {
     "connected": True,
     "app": "Tezos Baking",

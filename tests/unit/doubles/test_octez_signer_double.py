@@ -22,15 +22,12 @@ import time
 
 import pytest
 import tezos_crypto as tc
+from double_ledger import CHAIN, PKH, PUBLIC_KEY, SEED, URI, double_path
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-SIGNER = os.path.join(ROOT, "tests", "doubles", "octez-signer")
-URI = "ledger://molecule-double-ledger-nano/ed25519/0h/0h"
-CHAIN = "NetXdQprcVkpaWU"
+SIGNER = double_path("octez-signer")
 BOOTSTRAP1_EDSK = "edsk3gUfUPyBSfrS9CCgmCiQsTCHGkviBDusMxDJstFtojtc1zcpsh"
 BOOTSTRAP1_EDPK = "edpkuBknW28nW72KG6RoHtYW7p12T6GKc7nAbwYX5m8Wd9sDVC9yav"
 BOOTSTRAP1_TZ1 = "tz1KqTpEZ7Yob7QbPE4Hy4Wo8fHG8LhKxZSx"
-SECRET, PUBLIC_KEY, PKH = tc.double_ledger_key(URI)
 
 
 @pytest.fixture
@@ -359,7 +356,7 @@ def test_authentication_required(env, base_dir, launch):
 
     payload = tc.block_payload(CHAIN, 100, 0)
     assert_refused(*signer.sign(PKH, payload), message="missing authentication signature field")
-    wrong = tc.authentication_signature(SECRET, PKH, payload)  # not an authorized key
+    wrong = tc.authentication_signature(SEED, PKH, payload)  # not an authorized key
     assert_refused(*signer.sign(PKH, payload, "?authentication=" + wrong), message="invalid authentication signature")
     other_data = tc.authentication_signature(BOOTSTRAP1_EDSK, PKH, tc.block_payload(CHAIN, 101, 0))
     assert_refused(*signer.sign(PKH, payload, "?authentication=" + other_data))

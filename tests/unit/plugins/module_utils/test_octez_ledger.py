@@ -16,28 +16,13 @@ __metaclass__ = type
 import fcntl
 import json
 import os
-import subprocess
 import sys
 import time
 
 import pytest
 
 from ansible_collections.tezos.bakery.plugins.module_utils import octez_ledger as ol
-
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures", "octez_client")
-NAME = "major-squirrel-thick-hedgehog"
-URI = "ledger://%s/ed25519/0h/0h" % NAME
-
-
-def fixture(name):
-    with open(os.path.join(FIXTURES, name)) as handle:
-        return handle.read()
-
-
-def write_script(path, text):
-    path.write_text(text)
-    path.chmod(0o755)
-    return str(path)
+from octez_client_fake import NAME, READY, READY_FACTS, URI, FakeClient, read_fixture as fixture, write_script
 
 
 def process_gone(pid):
@@ -559,37 +544,20 @@ def test_run_octez_client_timeout_with_a_grandchild_outside_the_group(tmp_path):
                 pass
 
 
-def _hold_lock(path):
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import fcntl, sys, time\n"
-         "f = open(sys.argv[1], 'w')\n"
-         "fcntl.flock(f, fcntl.LOCK_EX)\n"
-         "print('locked', flush=True)\n"
-         "time.sleep(30)\n",
-         str(path)],
-        stdout=subprocess.PIPE,
-    )
-    assert holder.stdout.readline().strip() == b"locked"
-    return holder
-
-
-def test_run_octez_client_lock_contention_is_busy(tmp_path):
+def test_run_octez_client_lock_contention_is_busy(tmp_path, hold_lock):
     lock = tmp_path / "ledger.lock"
     marker = tmp_path / "ran"
     binary = write_script(tmp_path / "octez-client", "#!/bin/sh\ntouch '%s'\n" % marker)
-    holder = _hold_lock(lock)
-    try:
-        start = time.monotonic()
-        with pytest.raises(ol.LedgerError) as info:
-            ol.run_octez_client(binary, ["list", "connected", "ledgers"], lock_path=str(lock), lock_timeout=0.3)
-        assert info.value.kind == "busy"
-        assert str(lock) in info.value.message
-        assert time.monotonic() - start < 2.0
-        assert not marker.exists(), "octez-client ran without the lock"
-    finally:
-        holder.kill()
-        holder.wait()
+    holder = hold_lock(lock)
+    start = time.monotonic()
+    with pytest.raises(ol.LedgerError) as info:
+        ol.run_octez_client(binary, ["list", "connected", "ledgers"], lock_path=str(lock), lock_timeout=0.3)
+    assert info.value.kind == "busy"
+    assert str(lock) in info.value.message
+    assert time.monotonic() - start < 2.0
+    assert not marker.exists(), "octez-client ran without the lock"
+    holder.kill()
+    holder.wait()
     # Once the holder is gone the lock is free again.
     assert ol.run_octez_client(binary, ["list"], lock_path=str(lock), lock_timeout=0.3) == ""
     assert marker.exists()
@@ -621,60 +589,20 @@ def test_ledger_lock_unusable_path(tmp_path):
 # check_ledger with a fake octez-client replaying recorded outputs
 # ---------------------------------------------------------------------------
 
-FAKE = r'''#!%(python)s
-import os, sys, time
-FIXTURES = %(fixtures)r
-SCENARIO = %(scenario)r
-args = sys.argv[1:]
-if args[:1] == ["-d"]:
-    args = args[2:]
-words = " ".join(args)
-if words.startswith("list connected ledgers"):
-    key = "list"
-elif words.startswith("get ledger authorized path for"):
-    key = "authorized"
-elif words.startswith("get ledger high watermark for"):
-    key = "hwm"
-else:
-    key = "other"
-out, err, rc, delay = SCENARIO.get(key, ("", "error_setup_wallet_app.txt", 1, 0))
-time.sleep(delay)
-for name, stream in ((out, sys.stdout), (err, sys.stderr)):
-    if name:
-        with open(os.path.join(FIXTURES, name)) as handle:
-            stream.write(handle.read())
-sys.exit(rc)
-'''
-
-READY = {
-    "list": ("list_connected_ledgers_baking.txt", "", 0, 0),
-    "authorized": ("authorized_path_match.txt", "", 0, 0),
-    "hwm": ("high_watermark.txt", "", 0, 0),
-}
-
-
 def fake_client(tmp_path, **changes):
-    scenario = dict(READY)
-    scenario.update(changes)
-    return write_script(tmp_path / "octez-client", FAKE % {
-        "python": sys.executable, "fixtures": os.path.abspath(FIXTURES), "scenario": scenario})
+    """The fake octez-client (see octez_client_fake.py) of a ready Ledger, but for ``changes``."""
+    return FakeClient(tmp_path, dict(READY, **changes)).path
 
 
 def test_check_ledger_ready(tmp_path):
     result = ol.check_ledger(fake_client(tmp_path), URI, timeout=5)
+    assert dict((key, result[key]) for key in READY_FACTS) == READY_FACTS
     assert result["ready"] is True
-    assert result["error_kind"] is None and result["error"] is None
-    assert (result["connected"], result["name"], result["app"], result["app_version"], result["device"]) == (
-        True, NAME, "Tezos Baking", "2.4.7", "Ledger Nano S Plus")
     assert result["authorized"] is True and result["authorized_matches"] is True
-    assert result["authorized_path"] == "m/44'/1729'/0'/0'"
-    assert result["authorized_curve"] == "ed25519"
-    assert result["authorized_uri"] == URI
-    assert result["high_watermark"]["main"]["level"] == 5023417
 
 
 def test_check_ledger_nothing_connected(tmp_path):
-    binary = fake_client(tmp_path, list=("list_connected_ledgers_none.txt", "", 0, 0))
+    binary = fake_client(tmp_path, list={"stdout": "@list_connected_ledgers_none.txt"})
     result = ol.check_ledger(binary, URI, timeout=5)
     assert (result["ready"], result["connected"], result["error_kind"]) == (False, False, "no_ledger")
 
@@ -687,15 +615,15 @@ def test_check_ledger_another_device(tmp_path):
 
 
 def test_check_ledger_wallet_app(tmp_path):
-    binary = fake_client(tmp_path, list=("list_connected_ledgers_wallet.txt", "", 0, 0))
+    binary = fake_client(tmp_path, list={"stdout": "@list_connected_ledgers_wallet.txt"})
     result = ol.check_ledger(binary, URI, timeout=5)
     assert result["connected"] is True and result["app"] == "Tezos Wallet"
     assert result["error_kind"] == "app_not_open"
 
 
 def test_check_ledger_wrong_key(tmp_path):
-    binary = fake_client(tmp_path, authorized=(
-        "authorized_path_other_key.stdout.txt", "authorized_path_other_key.stderr.txt", 1, 0))
+    binary = fake_client(tmp_path, authorized={
+        "stdout": "@authorized_path_other_key.stdout.txt", "stderr": "@authorized_path_other_key.stderr.txt", "rc": 1})
     result = ol.check_ledger(binary, URI, timeout=5)
     assert result["error_kind"] == "wrong_key"
     assert result["authorized"] is True and result["authorized_matches"] is False
@@ -704,8 +632,8 @@ def test_check_ledger_wrong_key(tmp_path):
 
 
 def test_check_ledger_not_authorized(tmp_path):
-    binary = fake_client(tmp_path, authorized=("authorized_path_none.txt", "", 0, 0),
-                         hwm=("high_watermark_unspecified.txt", "", 0, 0))
+    binary = fake_client(tmp_path, authorized={"stdout": "@authorized_path_none.txt"},
+                         hwm={"stdout": "@high_watermark_unspecified.txt"})
     result = ol.check_ledger(binary, URI, timeout=5)
     assert result["error_kind"] == "not_authorized"
     assert result["authorized"] is False
@@ -713,20 +641,16 @@ def test_check_ledger_not_authorized(tmp_path):
 
 
 def test_check_ledger_timeout(tmp_path):
-    binary = fake_client(tmp_path, list=("list_connected_ledgers_baking.txt", "", 0, 30))
+    binary = fake_client(tmp_path, list={"stdout": "@list_connected_ledgers_baking.txt", "sleep": 30})
     start = time.monotonic()
     result = ol.check_ledger(binary, URI, timeout=0.5)
     assert result["error_kind"] == "timeout"
     assert time.monotonic() - start < 3.0
 
 
-def test_check_ledger_busy(tmp_path):
+def test_check_ledger_busy(tmp_path, hold_lock):
     lock = tmp_path / "ledger.lock"
-    holder = _hold_lock(lock)
-    try:
-        result = ol.check_ledger(fake_client(tmp_path), URI, timeout=5, lock_path=str(lock), lock_timeout=0.2)
-    finally:
-        holder.kill()
-        holder.wait()
+    hold_lock(lock)
+    result = ol.check_ledger(fake_client(tmp_path), URI, timeout=5, lock_path=str(lock), lock_timeout=0.2)
     assert result["error_kind"] == "busy"
     assert result["ready"] is False

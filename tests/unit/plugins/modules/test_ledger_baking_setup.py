@@ -4,86 +4,27 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests of the tezos.bakery.ledger_baking_setup module.
 
-main() runs with patched module args against a fake octez-client (a python
-script in tmp_path) that replays the recorded outputs of
-tests/unit/fixtures/octez_client according to a JSON state file; a
-successful ``setup ledger to bake for`` switches the state to the
-``after_setup`` responses, like the device does.
+main() runs with patched module args against a fake octez-client
+(octez_client_fake.FakeClient: a python script in tmp_path) that replays the
+recorded outputs of tests/unit/fixtures/octez_client according to a JSON
+state file; a successful ``setup ledger to bake for`` switches the state to
+the ``after_setup`` responses, like the device does.
 """
 
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
-import contextlib
 import json
 import os
-import subprocess
-import sys
 import time
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
-
 from ansible_collections.tezos.bakery.plugins.modules import ledger_baking_setup
+from octez_client_fake import NAME, URI, AnsibleExitJson, AnsibleFailJson, FakeClient, run_main
 
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core < 2.19
-    from unittest import mock
-
-    @contextlib.contextmanager
-    def patch_module_args(args=None):
-        serialized = to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args or {}}))
-        with mock.patch.object(basic, "_ANSIBLE_ARGS", serialized):
-            yield
-
-
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures", "octez_client")
-NAME = "major-squirrel-thick-hedgehog"
-URI = "ledger://%s/ed25519/0h/0h" % NAME
 MAINNET = "NetXdQprcVkpaWU"
 GHOSTNET = "NetXnHfVqm9iesp"
-
-# The fake octez-client: answers each Ledger command with the response the
-# state file gives for it ({"stdout": "@fixture.txt" or text, "stderr": ...,
-# "rc": int, "sleep": seconds}); records every call in the state file.
-FAKE_CLIENT = r'''#!%(python)s
-import json, os, sys, time
-STATE = %(state)r
-FIXTURES = %(fixtures)r
-args = sys.argv[1:]
-if args[:1] == ["-d"]:
-    args = args[2:]
-words = " ".join(args)
-key = "other"
-for prefix, name in (("list connected ledgers", "list"), ("get ledger authorized path for", "authorized"),
-                     ("get ledger high watermark for", "hwm"), ("setup ledger to bake for", "setup")):
-    if words.startswith(prefix):
-        key = name
-with open(STATE) as handle:
-    state = json.load(handle)
-state["calls"].append(sys.argv[1:])
-response = state["responses"].get(key, {"stderr": "Error:\n  Unrecognized command.\n", "rc": 1})
-if key == "setup" and not response.get("rc"):
-    state["responses"].update(state.get("after_setup", {}))
-with open(STATE, "w") as handle:
-    json.dump(state, handle)
-
-
-def text(value):
-    if value and value.startswith("@"):
-        with open(os.path.join(FIXTURES, value[1:])) as handle:
-            return handle.read()
-    return value or ""
-
-
-time.sleep(response.get("sleep", 0))
-sys.stdout.write(text(response.get("stdout")))
-sys.stderr.write(text(response.get("stderr")))
-sys.exit(response.get("rc", 0))
-'''
 
 
 def hwm_text(level, chain_id=MAINNET):
@@ -111,62 +52,13 @@ AFTER_SETUP = {
 }
 
 
-class AnsibleExitJson(Exception):
-    pass
-
-
-class AnsibleFailJson(Exception):
-    pass
-
-
-class FakeClient(object):
-    def __init__(self, tmp_path):
-        self.state_path = tmp_path / "state.json"
-        self.path = str(tmp_path / "octez-client")
-        with open(self.path, "w") as handle:
-            handle.write(FAKE_CLIENT % {"python": sys.executable, "state": str(self.state_path),
-                                        "fixtures": os.path.abspath(FIXTURES)})
-        os.chmod(self.path, 0o755)
-        self.set(FRESH, AFTER_SETUP)
-
-    def set(self, responses, after_setup=None):
-        state = {"responses": dict(responses), "after_setup": after_setup or {}, "calls": []}
-        self.state_path.write_text(json.dumps(state))
-
-    @property
-    def calls(self):
-        return json.loads(self.state_path.read_text())["calls"]
-
-    @property
-    def setup_calls(self):
-        return [call for call in self.calls if "setup" in call]
-
-
 @pytest.fixture
 def fake(tmp_path):
-    return FakeClient(tmp_path)
-
-
-@pytest.fixture(autouse=True)
-def patch_exit(monkeypatch):
-    def exit_json(self, **kwargs):
-        kwargs.setdefault("changed", False)
-        raise AnsibleExitJson(kwargs)
-
-    def fail_json(self, msg, **kwargs):
-        kwargs["failed"] = True
-        kwargs["msg"] = msg
-        raise AnsibleFailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    return FakeClient(tmp_path, FRESH, AFTER_SETUP)
 
 
 def run_module(args, expect=AnsibleExitJson):
-    with patch_module_args(args):
-        with pytest.raises(expect) as info:
-            ledger_baking_setup.main()
-    return info.value.args[0]
+    return run_main(ledger_baking_setup.main, args, expect)
 
 
 def base_args(fake, **extra):
@@ -389,19 +281,10 @@ def test_setup_with_another_resulting_chain_fails_verification(fake):
     assert result["msg"] == "the setup ran but the Ledger's main chain id is NetXnHfVqm9iesp, not NetXdQprcVkpaWU"
 
 
-def test_lock_held_by_the_signer_is_busy(fake, tmp_path):
+def test_lock_held_by_the_signer_is_busy(fake, tmp_path, hold_lock):
     lock = tmp_path / "ledger.lock"
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import fcntl, sys, time\nf = open(sys.argv[1], 'w')\nfcntl.flock(f, fcntl.LOCK_EX)\n"
-         "print('locked', flush=True)\ntime.sleep(30)\n", str(lock)],
-        stdout=subprocess.PIPE)
-    try:
-        assert holder.stdout.readline().strip() == b"locked"
-        result = run_module(base_args(fake, lock_path=str(lock), lock_timeout=0.2), expect=AnsibleFailJson)
-    finally:
-        holder.kill()
-        holder.wait()
+    hold_lock(lock)
+    result = run_module(base_args(fake, lock_path=str(lock), lock_timeout=0.2), expect=AnsibleFailJson)
     assert result["error_kind"] == "busy"
     assert result["msg"].startswith("the Ledger is busy")
     assert fake.calls == []

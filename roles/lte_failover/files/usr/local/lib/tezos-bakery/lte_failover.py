@@ -81,7 +81,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 LOG = logging.getLogger("lte_failover")
 
