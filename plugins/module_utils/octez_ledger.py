@@ -219,12 +219,16 @@ def ledger_lock(lock_path, lock_timeout=5.0):
     then raises ``LedgerError(kind="busy")``. The lock belongs to the open
     file description: do not nest two ``ledger_lock`` on the same path in one
     process (the inner one would wait for the outer one).
+
+    The file is opened read-only: ``flock`` needs no write access, so a lock
+    file created by root (the modules) stays usable by the unprivileged
+    health service and the other way round, whatever the creator's umask.
     """
     if not lock_path:
         yield
         return
     try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o660)
+        fd = os.open(lock_path, os.O_RDONLY | os.O_CREAT, 0o660)
     except OSError as exc:
         raise LedgerError("command_failed", "cannot open lock file %s: %s" % (lock_path, exc))
     try:

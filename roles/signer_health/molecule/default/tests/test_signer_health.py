@@ -28,11 +28,14 @@ def wait_for(host, path, status):
         time.sleep(1)
 
 
-def metric(body, name):
+def metric(body, name, **labels):
+    """Value of the first series `name` carrying all of `labels`."""
+    wanted = ['%s="%s"' % item for item in labels.items()]
     for line in body.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError("metric %s missing" % name)
+        series, _sep, value = line.rpartition(" ")
+        if series.split("{", 1)[0] == name and all(label in series for label in wanted):
+            return float(value)
+    raise AssertionError("metric %s%s missing" % (name, labels))
 
 
 def set_ledger(host, **changes):
@@ -146,3 +149,20 @@ def test_unit_is_sandboxed(host):
     assert "ProtectSystem=strict" in props
     assert "DevicePolicy=closed" in props
     assert "PrivateTmp=yes" in props
+
+
+def test_held_ledger_lock_is_waited_for_not_fought_over(host):
+    # Someone else (an operator's ledger_info run) holds the Ledger: the
+    # service skips its checks (counted as busy) and keeps its last verdict.
+    wait_for(host, "/healthz", 200)
+    before = metric(get(host, "/metrics")[1], "tezos_ledger_checks_total", result="busy")
+    holder = host.run("systemd-run --unit=ledger-lock-holder flock /run/tezos-ledger/ledger.lock sleep 15")
+    assert holder.rc == 0, holder.stderr
+    try:
+        time.sleep(10)
+        code, _body, _seconds = get(host, "/healthz")
+        assert code == 200
+        after = metric(get(host, "/metrics")[1], "tezos_ledger_checks_total", result="busy")
+        assert after > before
+    finally:
+        host.run("systemctl stop ledger-lock-holder")

@@ -24,7 +24,9 @@ def set_battery(host, percent, voltage, on_battery):
 
 
 def metrics(host):
-    text = host.check_output("curl -sf -m 5 %s", METRICS)
+    """The endpoint's values; {} while it does not answer (the daemon is
+    starting)."""
+    text = host.run("curl -sf -m 5 %s", METRICS).stdout
     out = {}
     for line in text.splitlines():
         if line and not line.startswith("#"):
