@@ -61,7 +61,7 @@ def test_one_good_read_resets_the_debounce():
 
 def test_never_shuts_down_on_mains_even_when_low():
     p = policy(debounce=1)
-    for _ in range(10):
+    for _poll in range(10):
         assert p.observe(R(3, 3.3, False), 10) == []
     assert not p.shutdown_initiated
 
@@ -202,7 +202,7 @@ def test_drain_to_threshold_stops_the_signer_then_powers_off(tmp_path):
     readings = [R(100, 4.1, False), R(80, 3.9, True), R(50, 3.7, True), R(20, 3.55, True), R(15, 3.5, True),
                 R(14, 3.5, True)]
     d, systemd = daemon(tmp_path, readings)
-    for _ in range(5):
+    for _poll in range(5):
         d.step()
     assert action_names(tmp_path) == [
         "power_lost", "shutdown",
@@ -217,7 +217,7 @@ def test_drain_to_threshold_stops_the_signer_then_powers_off(tmp_path):
 def test_power_restored_above_threshold_stops_nothing(tmp_path):
     readings = [R(100, 4.1, False), R(80, 3.9, True), R(60, 3.8, True), R(55, 3.8, True), R(56, 4.0, False)]
     d, systemd = daemon(tmp_path, readings)
-    for _ in range(8):
+    for _poll in range(8):
         d.step()
     assert action_names(tmp_path) == ["power_lost", "power_restored"]
     assert systemd.calls == []
@@ -226,7 +226,7 @@ def test_power_restored_above_threshold_stops_nothing(tmp_path):
 
 def test_low_and_charging_on_mains_does_nothing(tmp_path):
     d, systemd = daemon(tmp_path, [R(5, 3.4, False)])
-    for _ in range(10):
+    for _poll in range(10):
         d.step()
     assert systemd.calls == []
     assert not (tmp_path / "actions.log").exists()
@@ -260,7 +260,7 @@ def test_power_back_at_the_last_check_aborts_and_rearms(tmp_path):
 
 def test_power_loss_counter_survives_a_restart(tmp_path):
     d, _systemd = daemon(tmp_path, [R(90, 4.0, True), R(90, 4.0, False), R(90, 4.0, True)])
-    for _ in range(3):
+    for _poll in range(3):
         d.step()
     assert d.snapshot()["power_loss_events"] == 2
     assert json.loads((tmp_path / "state.json").read_text())["power_loss_events_total"] == 2

@@ -174,6 +174,23 @@ def test_low_but_charging_on_mains_does_nothing(host):
 
 
 @pytest.mark.usefixtures("fresh")
+def test_unreadable_battery_is_counted_and_changes_nothing(host):
+    # One or two low reads (1 s polls), then the battery cannot be read:
+    # failed reads must not count towards the 3-read debounce.
+    low = json.dumps({"percent": 15, "voltage": 3.5, "on_battery": True})
+    host.run_expect([0], "printf '%%s' %s > %s && sleep 1.2 && rm -f %s", low, BATTERY, BATTERY)
+    before = metrics(host)["ups_read_errors_total"]
+    end = time.monotonic() + DEADLINE
+    while metrics(host)["ups_read_errors_total"] < before + 5 and time.monotonic() < end:
+        time.sleep(0.5)
+    assert metrics(host)["ups_read_errors_total"] >= before + 5
+    assert [a for _s, a, _r in actions(host)] == ["power_lost"]
+    for unit in UNITS:
+        assert active(host, unit) == "active"
+    assert "read error" in host.check_output("journalctl -u ups-hat --no-pager -n 20")
+
+
+@pytest.mark.usefixtures("fresh")
 def test_falling_runtime_triggers_the_shutdown_above_the_percent_threshold(host):
     # 2 % per step of a second or two from 95 %: about a minute left once
     # the estimate has its 20 s of samples, below the 120 s threshold, while

@@ -469,9 +469,10 @@ def runtime_from_samples(samples, window):
     if len(samples) < 2 or samples[-1][0] - samples[0][0] < window / 3.0:
         return None
     count = len(samples)
-    mean_t = sum(t for t, _ in samples) / count
-    mean_p = sum(p for _, p in samples) / count
-    spread = sum((t - mean_t) ** 2 for t, _ in samples)
+    times = [t for t, _p in samples]
+    mean_t = sum(times) / count
+    mean_p = sum(p for _t, p in samples) / count
+    spread = sum((t - mean_t) ** 2 for t in times)
     if spread == 0:
         return None
     slope = sum((t - mean_t) * (p - mean_p) for t, p in samples) / spread
