@@ -59,7 +59,7 @@ def rig():
                     counters_reader=lambda interface: (1000, 2000) if interface == "eth0" else None)
 
     def rounds(count):
-        for _ in range(count):
+        for _round in range(count):
             daemon.run_round()
             clock.now += 1
             wall.now += 1
