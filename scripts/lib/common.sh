@@ -61,6 +61,25 @@ ensure_venv() {
   export ANSIBLE_CONFIG="$BAKERY_ROOT/ansible.cfg"
 }
 
+# ensure_scan_venv: build (once per requirements/scan.txt hash) the separate
+# venv that holds checkov; exports BAKERY_SCAN_VENV (not activated).
+ensure_scan_venv() {
+  local req="$BAKERY_ROOT/requirements/scan.txt" hash py
+  hash="$(sha256sum "$req" | cut -c1-12)"
+  BAKERY_SCAN_VENV="$BAKERY_CACHE/scan-venv-$hash"
+  export BAKERY_SCAN_VENV
+  if [ ! -f "$BAKERY_SCAN_VENV/.complete" ]; then
+    py="$(find_python312)" || die "Python 3.12 is needed (pyenv ${BAKERY_PYTHON_VERSION} or python3.12)"
+    log "creating scan venv $BAKERY_SCAN_VENV with $py"
+    rm -rf "$BAKERY_SCAN_VENV"
+    mkdir -p "$BAKERY_CACHE"
+    "$py" -m venv "$BAKERY_SCAN_VENV"
+    "$BAKERY_SCAN_VENV/bin/pip" install -q --upgrade pip
+    "$BAKERY_SCAN_VENV/bin/pip" install -q -r "$req"
+    touch "$BAKERY_SCAN_VENV/.complete"
+  fi
+}
+
 # ensure_dockerd: install docker.io and start dockerd when nothing answers.
 ensure_dockerd() {
   apt_ensure docker.io

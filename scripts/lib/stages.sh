@@ -12,7 +12,9 @@ stage_setup() {
   ensure_venv >"$BAKERY_OUT/venv.log" 2>&1 || { tail -30 "$BAKERY_OUT/venv.log"; return 1; }
   # ensure_venv ran in a redirect: activate again in this shell.
   ensure_venv 2>/dev/null || return 1
-  apt_ensure haproxy udev nftables umockdev shellcheck || return 1
+  ensure_scan_venv >"$BAKERY_OUT/scan-venv.log" 2>&1 || { tail -30 "$BAKERY_OUT/scan-venv.log"; return 1; }
+  ensure_scan_venv 2>/dev/null || return 1
+  apt_ensure haproxy udev nftables umockdev shellcheck prometheus prometheus-alertmanager jekyll || return 1
   ensure_base_images || return 1
   # Whole outputs captured first: `| head -1` would break the pipe under pipefail.
   local versions
