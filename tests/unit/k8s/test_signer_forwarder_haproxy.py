@@ -1,0 +1,242 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2025, Tezos bakery maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The signer forwarder's haproxy (roles/tezos_nodes templates/etc/haproxy/haproxy.cfg.j2),
+rendered standalone, checked with the real ``haproxy -c``, then run for real on
+loopback in front of two octez-signer doubles, each with a /healthz double:
+signer 1 gets every request; when it dies (or its /healthz says 503) signer 2
+takes over; when it is back, signer 1 gets the traffic back. The measured
+times are written to tests/output/haproxy-failover.json."""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import jinja2
+import pytest
+import yaml
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+ROLE = os.path.join(ROOT, "roles", "tezos_nodes")
+DOUBLES = os.path.join(ROOT, "tests", "doubles")
+URI = "ledger://molecule-double-ledger-nano/ed25519/0h/0h"
+PKH = "tz1eLV23PrBB5T28FNinUtrHDPgxBiNtmkKB"
+PUBLIC_KEY = "edpkvQsoPw1UGkz5vTHjHm2mEQYKHPnsvGcqE9G8sfkxkREHiGGx17"
+INTERVAL_MS = 500
+FALL = 2
+RISE = 3
+
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+pytestmark = pytest.mark.skipif(not os.access(HAPROXY, os.X_OK), reason="haproxy is not installed (scripts/test setup)")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def render(**overrides):
+    """haproxy.cfg from the role's template, its defaults and the overrides."""
+    with open(os.path.join(ROLE, "defaults", "main.yml"), encoding="utf-8") as handle:
+        variables = yaml.safe_load(handle)
+    variables.update(_tezos_nodes_haproxy_bind="127.0.0.1", _tezos_nodes_tunnel_host="127.0.0.1")
+    variables.update(overrides)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(ROLE, "templates")),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    return env.get_template("etc/haproxy/haproxy.cfg.j2").render(**variables)
+
+
+def haproxy_check(path):
+    return subprocess.run([HAPROXY, "-c", "-f", path], capture_output=True, text=True, check=False)
+
+
+def test_default_config_is_valid(tmp_path):
+    """The configuration with the role's defaults passes haproxy -c."""
+    path = tmp_path / "haproxy.cfg"
+    path.write_text(render())
+    result = haproxy_check(str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = path.read_text()
+    assert "balance first" in text
+    assert "server pi1 127.0.0.1:16732 check port 16733\n" in text
+    assert "server pi2 127.0.0.1:26732 check port 26733 backup\n" in text
+    assert "http-check send meth GET uri /healthz" in text
+
+
+def test_broken_config_is_refused(tmp_path):
+    """haproxy -c really checks: a server line without an address is refused."""
+    path = tmp_path / "haproxy.cfg"
+    path.write_text(render().replace("server pi2 127.0.0.1:26732", "server pi2"))
+    assert haproxy_check(str(path)).returncode != 0
+
+
+class Pi:
+    """A Pi as the forwarder sees it: the signer double and its /healthz double on loopback."""
+
+    def __init__(self, tmp_path, name, env):
+        self.name = name
+        self.env = env
+        self.base_dir = str(tmp_path / name)
+        self.signer_port = free_port()
+        self.health_port = free_port()
+        self.down_file = str(tmp_path / (name + ".down"))
+        imported = subprocess.run([sys.executable, os.path.join(DOUBLES, "octez-signer"), "-d", self.base_dir,
+                                   "import", "secret", "key", "baker", URI],
+                                  env=env, capture_output=True, text=True, timeout=30, check=False)
+        assert imported.returncode == 0, imported.stderr
+        self.signer = None
+        self.start_signer()
+        self.health = subprocess.Popen([sys.executable, os.path.join(DOUBLES, "signer-healthz"),
+                                        "--port", str(self.health_port),
+                                        "--signer-url", "http://127.0.0.1:%d" % self.signer_port,
+                                        "--pkh", PKH, "--public-key", PUBLIC_KEY, "--down-file", self.down_file,
+                                        "--timeout", "0.3"],
+                                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.health_port)
+
+    def start_signer(self):
+        self.signer = subprocess.Popen([sys.executable, os.path.join(DOUBLES, "octez-signer"), "-d", self.base_dir,
+                                        "launch", "http", "signer", "-a", "127.0.0.1", "-p", str(self.signer_port),
+                                        "-M", "0x11,0x12,0x13"],
+                                       env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.signer_port)
+
+    def kill_signer(self):
+        self.signer.send_signal(signal.SIGKILL)
+        self.signer.wait(timeout=10)
+
+    def stop(self):
+        for proc in (self.signer, self.health):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+def wait_port(port, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("nothing listens on port %d" % port)
+
+
+def ask(port, method="GET", body=None):
+    """(status, X-Tezos-Signer, body) of one request through haproxy; (None, None, error) when refused."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3)
+    try:
+        path = "/keys/" + PKH
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.getheader("X-Tezos-Signer"), response.read().decode("utf-8")
+    except OSError as error:
+        return None, None, str(error)
+    finally:
+        conn.close()
+
+
+def wait_for_signer(port, name, since, timeout=15):
+    """Seconds from `since` until haproxy answers 200 from `name` five times in a row."""
+    deadline = time.monotonic() + timeout
+    first = None
+    streak = 0
+    while time.monotonic() < deadline:
+        status, signer, _body = ask(port)
+        if status == 200 and signer == name:
+            first = first if first is not None else time.monotonic()
+            streak += 1
+            if streak == 5:
+                return first - since
+        else:
+            first = None
+            streak = 0
+        time.sleep(0.05)
+    raise AssertionError("haproxy did not move to %s within %ss" % (name, timeout))
+
+
+@pytest.fixture
+def forwarder(tmp_path):
+    env = dict(os.environ, HOME=str(tmp_path / "home"), OCTEZ_CLIENT_DOUBLE_STATE=str(tmp_path / "ledger.json"))
+    pis = []
+    haproxy = None
+    try:
+        pis = [Pi(tmp_path, "pi1", env), Pi(tmp_path, "pi2", env)]
+        port = free_port()
+        config = tmp_path / "haproxy.cfg"
+        config.write_text(render(
+            tezos_nodes_signer_port=port, tezos_nodes_haproxy_metrics_port=free_port(),
+            tezos_nodes_haproxy_check_interval=INTERVAL_MS, tezos_nodes_haproxy_check_fall=FALL,
+            tezos_nodes_haproxy_check_rise=RISE, tezos_nodes_haproxy_check_timeout=400,
+            tezos_nodes_signers=[{"name": pi.name, "signer_port": pi.signer_port, "health_port": pi.health_port}
+                                 for pi in pis]))
+        result = haproxy_check(str(config))
+        assert result.returncode == 0, result.stdout + result.stderr
+        haproxy = subprocess.Popen([HAPROXY, "-db", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(port)
+        yield port, pis
+    finally:
+        if haproxy is not None and haproxy.poll() is None:
+            haproxy.terminate()
+            haproxy.wait(timeout=10)
+        for pi in pis:
+            pi.stop()
+
+
+def test_failover_and_failback(forwarder):
+    """Signer 1 first; signer 2 when signer 1 dies or is unhealthy; signer 1 again when back."""
+    port, (pi1, _pi2) = forwarder
+    timings = {"check_interval_ms": INTERVAL_MS, "fall": FALL, "rise": RISE}
+    wait_for_signer(port, "pi1", time.monotonic())
+
+    # A real signature through the forwarder (ed25519 over a block payload).
+    status, signer, body = ask(port, "POST", json.dumps("11" + "00" * 40))
+    assert (status, signer) == (200, "pi1"), body
+    assert json.loads(body)["signature"].startswith("edsig")
+
+    # Signer 1's process dies (Pi off, tunnel down): signer 2 takes over.
+    start = time.monotonic()
+    pi1.kill_signer()
+    timings["failover_signer_killed_s"] = round(wait_for_signer(port, "pi2", start), 2)
+    status, signer, body = ask(port, "POST", json.dumps("12" + "00" * 40))
+    assert (status, signer) == (200, "pi2"), body
+
+    # Signer 1 back: it gets the traffic back once healthy `rise` times.
+    start = time.monotonic()
+    pi1.start_signer()
+    timings["failback_signer_restarted_s"] = round(wait_for_signer(port, "pi1", start), 2)
+
+    # Signer 1 up but its /healthz says 503 (Ledger not ready): signer 2.
+    start = time.monotonic()
+    with open(pi1.down_file, "w", encoding="utf-8") as handle:
+        handle.write("ledger app closed\n")
+    timings["failover_healthz_503_s"] = round(wait_for_signer(port, "pi2", start), 2)
+    start = time.monotonic()
+    os.unlink(pi1.down_file)
+    timings["failback_healthz_200_s"] = round(wait_for_signer(port, "pi1", start), 2)
+
+    out = os.path.join(ROOT, "tests", "output")
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "haproxy-failover.json"), "w", encoding="utf-8") as handle:
+        json.dump(timings, handle, indent=2)
+    print("haproxy failover timings: %s" % json.dumps(timings))
+
+    # Bounds from the settings: down after `fall` failed checks, up after `rise` passed ones.
+    interval = INTERVAL_MS / 1000.0
+    assert timings["failover_signer_killed_s"] <= (FALL + 1) * interval + 1.5
+    assert timings["failover_healthz_503_s"] <= (FALL + 1) * interval + 1.5
+    assert timings["failback_healthz_200_s"] <= (RISE + 1) * interval + 1.5
+    assert timings["failback_signer_restarted_s"] <= (RISE + 1) * interval + 3
