@@ -68,27 +68,53 @@ stage_unit() {
     python -m pytest -p no:testinfra -q tests/unit
 }
 
-# Every role's molecule scenarios, one after the other (2 cores), each
-# logged to tests/output/molecule-<role>-<scenario>.log.
+# One molecule scenario, logged to tests/output/molecule-<role>-<scenario>.log,
+# with its summary line. Returns the scenario's status.
+run_molecule_scenario() {
+  local role="$1" scenario="$2" log start
+  log="$BAKERY_OUT/molecule-$role-$scenario.log"
+  start=$(date +%s)
+  if (cd "roles/$role" && molecule test -s "$scenario") >"$log" 2>&1; then
+    printf '  molecule %-16s %-10s PASS %4ss\n' "$role" "$scenario" "$(( $(date +%s) - start ))"
+  else
+    printf '  molecule %-16s %-10s FAIL %4ss (log: %s)\n' "$role" "$scenario" "$(( $(date +%s) - start ))" "$log"
+    tail -60 "$log"
+    return 1
+  fi
+}
+
+# Every role's molecule scenarios. Two lanes: the docker scenarios one after
+# the other (they share container names and the bakery-molecule network,
+# and the arm64 ones keep both cores busy under qemu), and beside them the
+# controller-only scenarios (driver `default`: render-only Kubernetes roles,
+# the GCP fake), which need no container.
 stage_molecule() {
-  local roles=() role scenario_dir scenario rc=0 start log
+  local roles=() role scenario_dir scenario rc=0 lane_pid
+  local docker_lane=() local_lane=()
   if [ -n "${MOLECULE_ROLES:-}" ]; then read -r -a roles <<<"$MOLECULE_ROLES"
   else for role in roles/*/; do roles+=("$(basename "$role")"); done; fi
   for role in "${roles[@]}"; do
     for scenario_dir in roles/"$role"/molecule/*/; do
       [ -f "$scenario_dir/molecule.yml" ] || continue
       scenario="$(basename "$scenario_dir")"
-      log="$BAKERY_OUT/molecule-$role-$scenario.log"
-      start=$(date +%s)
-      if (cd "roles/$role" && molecule test -s "$scenario") >"$log" 2>&1; then
-        printf '  molecule %-16s %-10s PASS %4ss\n' "$role" "$scenario" "$(( $(date +%s) - start ))"
-      else
-        rc=1
-        printf '  molecule %-16s %-10s FAIL %4ss (log: %s)\n' "$role" "$scenario" "$(( $(date +%s) - start ))" "$log"
-        tail -60 "$log"
-      fi
+      if python - "$scenario_dir/molecule.yml" <<'PY'
+import sys, yaml
+with open(sys.argv[1]) as stream:
+    config = yaml.safe_load(stream) or {}
+sys.exit(0 if (config.get("driver") or {}).get("name") == "default" else 1)
+PY
+      then local_lane+=("$role/$scenario")
+      else docker_lane+=("$role/$scenario"); fi
     done
   done
+  (
+    lane_rc=0
+    for entry in "${local_lane[@]}"; do run_molecule_scenario "${entry%%/*}" "${entry#*/}" || lane_rc=1; done
+    exit "$lane_rc"
+  ) &
+  lane_pid=$!
+  for entry in "${docker_lane[@]}"; do run_molecule_scenario "${entry%%/*}" "${entry#*/}" || rc=1; done
+  wait "$lane_pid" || rc=1
   return "$rc"
 }
 
