@@ -28,6 +28,7 @@ def _options(parser):
     parser.add_argument("--service-account-file", action="append", default=[])
     parser.add_argument("--op-polls", type=int, default=1, help="operation GETs before an operation is DONE")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--lifetime", type=int, default=3600, help="seconds before the fake exits on its own")
 
 
 def main(argv=None):
@@ -50,10 +51,14 @@ def main(argv=None):
     if args.command == "serve":
         fake = FakeGcp(directory, args.project, args.access_token, args.service_account_file, args.op_polls, args.port)
         signal.signal(signal.SIGTERM, lambda *_args: sys.exit(0))
+        # A fake left behind by an aborted test run goes away on its own.
+        signal.signal(signal.SIGALRM, lambda *_args: sys.exit(0))
+        signal.alarm(args.lifetime)
         fake.serve_forever()
         return 0
     if args.command == "start":
         directory.mkdir(parents=True, exist_ok=True)
+        _stop(directory)
         for stale in ("port", "requests.jsonl", "state.json"):
             (directory / stale).unlink(missing_ok=True)
         argv = [sys.executable, "-m", "gcp_fake", "serve"] + sys.argv[sys.argv.index("start") + 1:]
@@ -73,16 +78,21 @@ def main(argv=None):
         process.kill()
         return 1
     if args.command == "stop":
-        pid_file = directory / "pid"
-        if not pid_file.exists():
-            return 0
-        try:
-            os.kill(int(pid_file.read_text()), signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        pid_file.unlink()
+        _stop(directory)
         return 0
     return 2
+
+
+def _stop(directory):
+    """Stop the fake started in ``directory`` (by its pid file), if any."""
+    pid_file = directory / "pid"
+    if not pid_file.exists():
+        return
+    try:
+        os.kill(int(pid_file.read_text()), signal.SIGTERM)
+    except (ProcessLookupError, ValueError):
+        pass
+    pid_file.unlink()
 
 
 if __name__ == "__main__":
