@@ -713,6 +713,9 @@ class Cloud:
         machine = config.get("machineType", "e2-medium")
         if not machine_type_exists(machine):
             raise google_error(400, 'Machine type "%s" is not available in zone "%s": the machine type does not exist.' % (machine, zones[0]))
+        disk_type = config.get("diskType", "pd-balanced")
+        if disk_type not in ("pd-standard", "pd-balanced", "pd-ssd", "pd-extreme", "hyperdisk-balanced"):
+            raise google_error(400, 'Disk type "%s" is not available in zone "%s".' % (disk_type, zones[0]))
         disk = int(config.get("diskSizeGb", 100) or 100)
         if disk < 10:
             raise google_error(400, "Disk size must be at least 10 GB (got %d)." % disk)

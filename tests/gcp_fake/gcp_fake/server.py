@@ -31,7 +31,17 @@ from .cloud import Cloud
 ALLOWED_SUFFIX = ".googleapis.com"
 
 
-def _key():
+_SHARED_KEY = []
+
+
+def _key(shared=False):
+    """A new RSA key; with ``shared``, one key per process (server and
+    cluster certificates of a test fake need not be unique, and RSA key
+    generation dominates a fake's start-up)."""
+    if shared:
+        if not _SHARED_KEY:
+            _SHARED_KEY.append(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+        return _SHARED_KEY[0]
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
@@ -76,7 +86,7 @@ def make_ca(directory):
 def make_leaf(directory, ca_cert, ca_key):
     """A server certificate for *.googleapis.com signed by the CA: (cert, key) paths."""
     directory = pathlib.Path(directory)
-    key = _key()
+    key = _key(shared=True)
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (x509.CertificateBuilder().subject_name(_name("*.googleapis.com")).issuer_name(ca_cert.subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
@@ -95,7 +105,7 @@ def make_leaf(directory, ca_cert, ca_key):
 
 def make_cluster_ca():
     """A self-signed PEM CA, as a GKE cluster's clusterCaCertificate."""
-    key = _key()
+    key = _key(shared=True)
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (x509.CertificateBuilder().subject_name(_name("gke-fake-cluster-ca")).issuer_name(_name("gke-fake-cluster-ca"))
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
