@@ -25,7 +25,7 @@ description:
     make (made with M(ansible.builtin.uri)), such as adding Cloud NAT to a Cloud Router.
   - Signs a JWT with the service-account key of O(service_account_file) and exchanges it at the key's token
     endpoint (google-auth), as the C(google.cloud) modules do. With an access token at hand, skip this module.
-  - Never changes anything. The token is a secret: set C(no_log) on the task that registers it.
+  - Never changes anything. The token is a secret, so set C(no_log) on the task that registers it.
 
 options:
   service_account_file:

@@ -259,7 +259,8 @@ class Cloud:
             raise ApiError(400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}) from None
         now = time.time()
         if claims.get("aud") not in TOKEN_URIS or not claims.get("iat", 0) - 300 <= now <= claims.get("exp", 0):
-            raise ApiError(400, {"error": "invalid_grant", "error_description": "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe."})
+            raise ApiError(400, {"error": "invalid_grant", "error_description":
+                                 "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe."})
         scopes = set(claims.get("scope", "").split())
         if not scopes:
             raise ApiError(400, {"error": "invalid_scope", "error_description": "Invalid OAuth scope or ID token audience provided."})
@@ -361,7 +362,9 @@ class Cloud:
         if kind not in handlers:
             raise compute_error(404, "The resource '%s' was not found" % rest)
         items = self.compute.setdefault(collection, {})
-        path_of = lambda name: "%s/%s/%s" % (scope, collection, name)  # noqa: E731
+
+        def path_of(name):
+            return "%s/%s/%s" % (scope, collection, name)
         if not rest_tail:
             if method == "GET":
                 return 200, {"kind": "compute#%sList" % kind[:-1], "id": "%s/%s" % (scope, collection),
@@ -549,7 +552,8 @@ class Cloud:
         for index, nat in enumerate(nats):
             field = "resource.nats[%d]" % index
             if not NAME_RE.match(nat.get("name", "")) or nat["name"] in names:
-                raise compute_error(400, "Invalid value for field '%s.name': '%s'. Must be a unique match of regex '[a-z]([-a-z0-9]*[a-z0-9])?'" % (field, nat.get("name", "")))
+                raise compute_error(400, "Invalid value for field '%s.name': '%s'. Must be a unique match of regex "
+                                         "'[a-z]([-a-z0-9]*[a-z0-9])?'" % (field, nat.get("name", "")))
             names.add(nat["name"])
             if "natIpAllocateOption" not in nat:
                 raise compute_error(400, "Invalid value for field '%s.natIpAllocateOption': ''. NAT IP allocate option must be specified." % field)
@@ -560,11 +564,13 @@ class Cloud:
                 raise compute_error(400, "Invalid value for field '%s.sourceSubnetworkIpRangesToNat': ''. Must be specified." % field)
             if option == "LIST_OF_SUBNETWORKS":
                 if not nat.get("subnetworks"):
-                    raise compute_error(400, "Invalid value for field '%s.subnetworks': ''. At least one subnetwork is required with LIST_OF_SUBNETWORKS." % field)
+                    raise compute_error(400, "Invalid value for field '%s.subnetworks': ''. At least one subnetwork is required "
+                                             "with LIST_OF_SUBNETWORKS." % field)
                 for sub_index, sub in enumerate(nat["subnetworks"]):
                     subnet = self._ref(sub.get("name"), "subnetworks", "%s.subnetworks[%d].name" % (field, sub_index))
                     if _last(subnet["region"]) != region:
-                        raise compute_error(400, "Invalid value for field '%s.subnetworks[%d].name': the subnetwork is not in region %s." % (field, sub_index, region))
+                        raise compute_error(400, "Invalid value for field '%s.subnetworks[%d].name': the subnetwork is not in "
+                                                 "region %s." % (field, sub_index, region))
                     sub["name"] = subnet["selfLink"]
                     sub.setdefault("sourceIpRangesToNat", ["ALL_IP_RANGES"])
             elif nat.get("subnetworks"):
@@ -773,7 +779,8 @@ class Cloud:
                 raise google_error(400, "Alias IP addresses are required for private cluster, please make sure you enable alias IPs when creating a cluster.")
             master = _net(private.get("masterIpv4CidrBlock"))
             if master is None or master.prefixlen != 28:
-                raise google_error(400, "The given master_ipv4_cidr \"%s\" is invalid: it must be a /28 private range." % private.get("masterIpv4CidrBlock", ""))
+                raise google_error(400, "The given master_ipv4_cidr \"%s\" is invalid: it must be a /28 private range."
+                                   % private.get("masterIpv4CidrBlock", ""))
             for other in [subnet["ipCidrRange"]] + list(secondary.values()):
                 if master.overlaps(_net(other)):
                     raise google_error(400, "The given master_ipv4_cidr %s overlaps with an existing network %s." % (master, other))

@@ -20,7 +20,6 @@ from gcp_fake.server import FakeGcp, make_service_account_key  # noqa: E402  pyl
 from gcp_fake.testing import COMPUTE, PROJECT, TOKEN, wait  # noqa: E402  pylint: disable=wrong-import-position
 
 
-
 @pytest.fixture
 def fake(tmp_path):
     """A fresh fake, with a service-account key it trusts at tmp_path/sa.json."""
