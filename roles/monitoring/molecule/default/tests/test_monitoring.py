@@ -165,7 +165,7 @@ def test_rule_unit_tests_pass(tmp_path):
         shutil.copy(os.path.join(RULE_TESTS, name), tmp_path)
     shutil.copy(RULES, tmp_path)
     tests = sorted(name for name in os.listdir(RULE_TESTS) if name.endswith(".test.yml"))
-    result = subprocess.run(["promtool", "test", "rules"] + tests, cwd=tmp_path, capture_output=True, text=True)
+    result = subprocess.run(["promtool", "test", "rules"] + tests, cwd=tmp_path, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("SUCCESS") == len(tests)
 
@@ -227,7 +227,7 @@ def test_exporter_from_its_configmap_serves_valid_metrics(tmp_path):
             node.shutdown()
     assert 'tezos_bakery_delegate_missed_slots{delegate="%s",node="http://127.0.0.1:%d"} 1.0' % (
         PKH, node.server_address[1]) in text
-    check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
 
 
