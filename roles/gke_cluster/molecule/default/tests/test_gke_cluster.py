@@ -147,6 +147,7 @@ def test_kubeconfig_from_endpoint_and_ca(state):
     handoff = json.loads((records.fake_dir() / "handoff.json").read_text())
     path = records.fake_dir() / "kubeconfig.yaml"
     assert handoff["gke_cluster_kubeconfig_path"] == str(path)
+    assert handoff["bakery_kubeconfig"] == str(path)
     assert (path.stat().st_mode & 0o777) == 0o600
     config = yaml.safe_load(path.read_text())
     (entry,) = config["clusters"]
