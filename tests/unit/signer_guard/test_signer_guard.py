@@ -131,7 +131,7 @@ class BalancerHandler(BaseHTTPRequestHandler):
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
-        self.send_header("X-Tezos-Signer", "pi1")
+        self.send_header("x-tezos-signer", "pi1")  # lower-case, as haproxy sends it
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

@@ -232,7 +232,9 @@ class Upstream:
             conn.request(method, self.prefix + path, body=body, headers=headers)
             answer = conn.getresponse()
             data = answer.read(MAX_BODY + 1)
-            return answer.status, dict(answer.getheaders()), data
+            # Header names are case-insensitive (haproxy sends them lower-case).
+            headers = dict((name, answer.getheader(name)) for name in PASSED_HEADERS if answer.getheader(name) is not None)
+            return answer.status, headers, data
         except (OSError, http.client.HTTPException) as exc:
             raise GuardError(502, "no answer from the signers' load balancer: %s" % exc)
         finally:
