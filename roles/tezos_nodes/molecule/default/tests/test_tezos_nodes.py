@@ -207,3 +207,13 @@ def test_hot_key_variant():
     config = json.loads(by_kind("ConfigMap", HOT_KEY)["octez-node-config"]["data"]["public.json"])
     assert config["network"] == "ghostnet"
     assert PKH in json.dumps(sets["octez-baking-node"])
+
+
+def test_metrics_are_exposed_for_scraping():
+    sets = by_kind("StatefulSet")
+    for name in ("octez-public-node", "octez-baking-node"):
+        template = sets[name]["spec"]["template"]
+        assert template["metadata"]["annotations"]["prometheus.io/port"] == "9932"
+        assert {"name": "metrics", "containerPort": 9932, "protocol": "TCP"} in template["spec"]["containers"][0]["ports"]
+    forwarder = by_kind("Deployment")["signer-forwarder"]["spec"]["template"]
+    assert forwarder["metadata"]["annotations"]["prometheus.io/port"] == "8404"
