@@ -13,6 +13,7 @@
 import argparse
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -59,8 +60,15 @@ def main(argv=None):
     if args.command == "start":
         directory.mkdir(parents=True, exist_ok=True)
         _stop(directory)
-        for stale in ("port", "requests.jsonl", "state.json"):
-            (directory / stale).unlink(missing_ok=True)
+        # A fresh start: whatever an earlier run left (request log, state,
+        # run records, rendered files) goes; the CA and the key stay.
+        for stale in directory.iterdir():
+            if stale.name in ("ca.pem", "ca.key", "sa.json"):
+                continue
+            if stale.is_dir():
+                shutil.rmtree(stale)
+            else:
+                stale.unlink()
         argv = [sys.executable, "-m", "gcp_fake", "serve"] + sys.argv[sys.argv.index("start") + 1:]
         with open(directory / "fake.log", "ab") as log:
             process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
