@@ -15,9 +15,9 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..",
 sys.path.insert(0, os.path.join(ROOT, "tests", "k8s"))
 
 import manifests  # noqa: E402 pylint: disable=wrong-import-position
+import yaml  # noqa: E402 pylint: disable=wrong-import-position
 
 EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
-PORT = int(os.environ.get("FAKE_APISERVER_PORT", "18473"))
 SERVER_FIELDS = ("uid", "creationTimestamp", "resourceVersion", "generation")
 
 
@@ -63,10 +63,15 @@ def test_the_second_run_changed_nothing():
     assert versions == list(range(1, len(versions) + 1))
 
 
+def server():
+    with open(os.path.join(EPHEMERAL, "fake-apiserver", "kubeconfig"), encoding="utf-8") as handle:
+        return yaml.safe_load(handle)["clusters"][0]["cluster"]["server"]
+
+
 def test_fake_refuses_an_invalid_object():
     body = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bad", "namespace": "tezos"},
                        "data": {"a": "b"}, "bogus": True}).encode("utf-8")
-    request = urllib.request.Request("http://127.0.0.1:%d/api/v1/namespaces/tezos/configmaps/bad?fieldManager=t" % PORT,
+    request = urllib.request.Request(server() + "/api/v1/namespaces/tezos/configmaps/bad?fieldManager=t",
                                      data=body, method="PATCH", headers={"Content-Type": "application/apply-patch+yaml"})
     try:
         with urllib.request.urlopen(request, timeout=10):
