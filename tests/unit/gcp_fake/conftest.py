@@ -6,6 +6,7 @@
 it: through its CONNECT proxy, trusting its test CA."""
 
 import os
+import shutil
 import sys
 
 import pytest
@@ -16,14 +17,27 @@ FAKE_SRC = os.path.join(HERE, "..", "..", "gcp_fake")
 if FAKE_SRC not in sys.path:
     sys.path.insert(0, FAKE_SRC)
 
-from gcp_fake.server import FakeGcp, make_service_account_key  # noqa: E402  pylint: disable=wrong-import-position
+from gcp_fake.server import FakeGcp, make_ca, make_service_account_key  # noqa: E402  pylint: disable=wrong-import-position
 from gcp_fake.testing import COMPUTE, PROJECT, TOKEN, wait  # noqa: E402  pylint: disable=wrong-import-position
 
 
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory):
+    """A test CA and a service-account key made once (RSA key generation
+    dominates the fake's start-up)."""
+    directory = tmp_path_factory.mktemp("gcp-fake-keys")
+    make_ca(directory)
+    make_service_account_key(directory / "sa.json", PROJECT)
+    return directory
+
+
 @pytest.fixture
-def fake(tmp_path):
+def fake(tmp_path, keys):
     """A fresh fake, with a service-account key it trusts at tmp_path/sa.json."""
-    make_service_account_key(tmp_path / "sa.json", PROJECT)
+    (tmp_path / "fake").mkdir()
+    for name in ("ca.pem", "ca.key"):
+        shutil.copy(keys / name, tmp_path / "fake" / name)
+    shutil.copy(keys / "sa.json", tmp_path / "sa.json")
     server = FakeGcp(tmp_path / "fake", PROJECT, access_tokens=[TOKEN],
                      service_account_files=[tmp_path / "sa.json"], op_polls=1).start()
     yield server
