@@ -240,3 +240,63 @@ def test_failover_and_failback(forwarder):
     assert timings["failover_healthz_503_s"] <= (FALL + 1) * interval + 1.5
     assert timings["failback_healthz_200_s"] <= (RISE + 1) * interval + 1.5
     assert timings["failback_signer_restarted_s"] <= (RISE + 1) * interval + 3
+
+
+def test_pi_metrics_are_routed_through_the_metrics_port(tmp_path):
+    """/signers/<pi>/<endpoint>/metrics on the metrics port reaches that Pi's
+    tunnelled endpoint (as /metrics); anything else there is a 404."""
+    import http.server  # pylint: disable=import-outside-toplevel
+    import threading  # pylint: disable=import-outside-toplevel
+
+    class Metrics(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body = ("%s %s\n" % (self.server.label, self.path)).encode()
+            self.send_response(200 if self.path == "/metrics" else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, fmt, *args):  # pylint: disable=arguments-differ
+            return
+
+    servers = {}
+    for label in ("pi1-health", "pi1-ups", "pi2-lte"):
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Metrics)
+        server.label = label
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers[label] = server
+    metrics_port = free_port()
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(render(
+        tezos_nodes_signer_port=free_port(), tezos_nodes_haproxy_metrics_port=metrics_port,
+        tezos_nodes_signers=[
+            {"name": "pi1", "signer_port": free_port(), "health_port": servers["pi1-health"].server_address[1],
+             "metrics_ports": {"ups": servers["pi1-ups"].server_address[1]}},
+            {"name": "pi2", "signer_port": free_port(), "health_port": free_port(),
+             "metrics_ports": {"lte": servers["pi2-lte"].server_address[1]}}]))
+    result = haproxy_check(str(config))
+    assert result.returncode == 0, result.stdout + result.stderr
+    haproxy = subprocess.Popen([HAPROXY, "-db", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(metrics_port)
+
+        def get(path):
+            connection = http.client.HTTPConnection("127.0.0.1", metrics_port, timeout=5)
+            connection.request("GET", path)
+            answer = connection.getresponse()
+            return answer.status, answer.read().decode()
+
+        assert get("/signers/pi1/health/metrics") == (200, "pi1-health /metrics\n")
+        assert get("/signers/pi1/ups/metrics") == (200, "pi1-ups /metrics\n")
+        assert get("/signers/pi2/lte/metrics") == (200, "pi2-lte /metrics\n")
+        assert get("/signers/pi2/ups/metrics")[0] == 404
+        assert get("/signers/pi1/ups/other")[0] == 404
+        assert get("/elsewhere")[0] == 404
+        status, text = get("/metrics")
+        assert status == 200 and "haproxy_backend_active_servers" in text
+    finally:
+        haproxy.terminate()
+        haproxy.wait(timeout=10)
+        for server in servers.values():
+            server.shutdown()
+            server.server_close()
