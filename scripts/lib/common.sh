@@ -38,24 +38,30 @@ find_python312() {
   return 1
 }
 
+# cached_venv REQUIREMENTS NAME: the venv $BAKERY_CACHE/NAME-<sha256 of the
+# requirements file>, built with Python 3.12 unless a complete one is
+# there; its path is left in CACHED_VENV.
+cached_venv() {
+  local req="$1" name="$2" py
+  CACHED_VENV="$BAKERY_CACHE/$name-$(sha256sum "$req" | cut -c1-12)"
+  [ -f "$CACHED_VENV/.complete" ] && return 0
+  py="$(find_python312)" || {
+    apt_ensure python3.12 python3.12-venv 2>/dev/null || true
+    py="$(find_python312)" || die "Python 3.12 is needed (pyenv ${BAKERY_PYTHON_VERSION} or python3.12)"
+  }
+  log "creating $name $CACHED_VENV with $py"
+  rm -rf "$CACHED_VENV"
+  mkdir -p "$BAKERY_CACHE"
+  "$py" -m venv "$CACHED_VENV"
+  "$CACHED_VENV/bin/pip" install -q --upgrade pip
+  "$CACHED_VENV/bin/pip" install -q -r "$req"
+  touch "$CACHED_VENV/.complete"
+}
+
 # ensure_venv: build (once per requirements hash) and activate the venv.
 ensure_venv() {
-  local req="$BAKERY_ROOT/requirements/test.txt" hash py
-  hash="$(sha256sum "$req" | cut -c1-12)"
-  BAKERY_VENV="$BAKERY_CACHE/venv-$hash"
-  if [ ! -x "$BAKERY_VENV/bin/ansible-playbook" ] || [ ! -f "$BAKERY_VENV/.complete" ]; then
-    py="$(find_python312)" || {
-      apt_ensure python3.12 python3.12-venv 2>/dev/null || true
-      py="$(find_python312)" || die "Python 3.12 is needed (pyenv ${BAKERY_PYTHON_VERSION} or python3.12)"
-    }
-    log "creating venv $BAKERY_VENV with $py"
-    rm -rf "$BAKERY_VENV"
-    mkdir -p "$BAKERY_CACHE"
-    "$py" -m venv "$BAKERY_VENV"
-    "$BAKERY_VENV/bin/pip" install -q --upgrade pip
-    "$BAKERY_VENV/bin/pip" install -q -r "$req"
-    touch "$BAKERY_VENV/.complete"
-  fi
+  cached_venv "$BAKERY_ROOT/requirements/test.txt" venv
+  BAKERY_VENV="$CACHED_VENV"
   # shellcheck disable=SC1091
   . "$BAKERY_VENV/bin/activate"
   export ANSIBLE_CONFIG="$BAKERY_ROOT/ansible.cfg"
@@ -64,20 +70,9 @@ ensure_venv() {
 # ensure_scan_venv: build (once per requirements/scan.txt hash) the separate
 # venv that holds checkov; exports BAKERY_SCAN_VENV (not activated).
 ensure_scan_venv() {
-  local req="$BAKERY_ROOT/requirements/scan.txt" hash py
-  hash="$(sha256sum "$req" | cut -c1-12)"
-  BAKERY_SCAN_VENV="$BAKERY_CACHE/scan-venv-$hash"
+  cached_venv "$BAKERY_ROOT/requirements/scan.txt" scan-venv
+  BAKERY_SCAN_VENV="$CACHED_VENV"
   export BAKERY_SCAN_VENV
-  if [ ! -f "$BAKERY_SCAN_VENV/.complete" ]; then
-    py="$(find_python312)" || die "Python 3.12 is needed (pyenv ${BAKERY_PYTHON_VERSION} or python3.12)"
-    log "creating scan venv $BAKERY_SCAN_VENV with $py"
-    rm -rf "$BAKERY_SCAN_VENV"
-    mkdir -p "$BAKERY_CACHE"
-    "$py" -m venv "$BAKERY_SCAN_VENV"
-    "$BAKERY_SCAN_VENV/bin/pip" install -q --upgrade pip
-    "$BAKERY_SCAN_VENV/bin/pip" install -q -r "$req"
-    touch "$BAKERY_SCAN_VENV/.complete"
-  fi
 }
 
 # ensure_dockerd: install docker.io and start dockerd when nothing answers.
