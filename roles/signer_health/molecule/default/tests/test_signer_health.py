@@ -19,11 +19,26 @@ def get(host, path):
     return int(code), host.file("/tmp/health-body").content_string, float(seconds)
 
 
-def wait_for(host, path, status):
+def error_kind(body):
+    """The Ledger verdict's error_kind in a /healthz body (None if not JSON)."""
+    try:
+        return json.loads(body)["ledger"]["error_kind"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def wait_for(host, path, status, kind=None):
+    """Poll until `path` answers `status` (and, given `kind`, a Ledger
+    verdict of that error_kind). A check that straddles a state change sees
+    the old state in one step and the new one in the next (e.g. the app
+    list before the flip, the baking query after it), so the first 503 may
+    name another cause: wait for the verdict of the new state."""
     deadline = time.monotonic() + FLIP_DEADLINE
     while True:
         code, body, _seconds = get(host, path)
-        if code == status or time.monotonic() > deadline:
+        if code == status and (kind is None or error_kind(body) == kind):
+            return code, body
+        if time.monotonic() > deadline:
             return code, body
         time.sleep(1)
 
@@ -88,9 +103,9 @@ def test_metrics_report_ledger_and_signer(host):
 @pytest.mark.usefixtures("ledger")
 def test_app_closed_turns_unhealthy_then_back(host):
     set_ledger(host, app="Tezos Wallet")
-    code, body = wait_for(host, "/healthz", 503)
+    code, body = wait_for(host, "/healthz", 503, kind="app_not_open")
     assert code == 503, body
-    assert json.loads(body)["ledger"]["error_kind"] == "app_not_open"
+    assert error_kind(body) == "app_not_open", body
     _code, metrics, _seconds = get(host, "/metrics")
     assert metric(metrics, "tezos_ledger_app_open") == 0
     assert metric(metrics, "tezos_signer_health_ready") == 0
@@ -101,17 +116,17 @@ def test_app_closed_turns_unhealthy_then_back(host):
 @pytest.mark.usefixtures("ledger")
 def test_unplugged_ledger_turns_unhealthy(host):
     set_ledger(host, connected=False)
-    code, body = wait_for(host, "/healthz", 503)
+    code, body = wait_for(host, "/healthz", 503, kind="no_ledger")
     assert code == 503, body
-    assert json.loads(body)["ledger"]["error_kind"] == "no_ledger"
+    assert error_kind(body) == "no_ledger", body
 
 
 @pytest.mark.usefixtures("ledger")
 def test_other_key_authorized_turns_unhealthy(host):
     set_ledger(host, authorized={"curve": "ed25519", "path": "44h/1729h/1h/0h"})
-    code, body = wait_for(host, "/healthz", 503)
+    code, body = wait_for(host, "/healthz", 503, kind="wrong_key")
     assert code == 503, body
-    assert json.loads(body)["ledger"]["error_kind"] == "wrong_key"
+    assert error_kind(body) == "wrong_key", body
     _code, metrics, _seconds = get(host, "/metrics")
     assert metric(metrics, "tezos_ledger_authorized") == 0
 
