@@ -50,7 +50,8 @@ def render(**overrides):
     """haproxy.cfg from the role's template, its defaults and the overrides."""
     with open(os.path.join(ROLE, "defaults", "main.yml"), encoding="utf-8") as handle:
         variables = yaml.safe_load(handle)
-    variables.update(_tezos_nodes_haproxy_bind="127.0.0.1", _tezos_nodes_tunnel_host="127.0.0.1")
+    variables.update(_tezos_nodes_haproxy_bind="127.0.0.1", _tezos_nodes_haproxy_signer_bind="127.0.0.1",
+                     _tezos_nodes_tunnel_host="127.0.0.1")
     variables.update(overrides)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(ROLE, "templates")),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
@@ -70,7 +71,8 @@ def test_default_config_is_valid(tmp_path):
     text = path.read_text()
     assert "balance first" in text
     assert "server pi1 127.0.0.1:16732 check port 16733\n" in text
-    assert "server pi2 127.0.0.1:26732 check port 26733 backup\n" in text
+    assert "server pi2 127.0.0.1:26732 check port 26733\n" in text
+    assert "retry-on conn-failure empty-response junk-response response-timeout 500 502 503 504" in text
     assert "http-check send meth GET uri /healthz" in text
 
 
@@ -86,7 +88,10 @@ class Pi:
 
     def __init__(self, tmp_path, name, env):
         self.name = name
-        self.env = env
+        # Each Pi its own simulated Ledger.
+        self.ledger_state = str(tmp_path / (name + "-ledger.json"))
+        self.env = dict(env, OCTEZ_CLIENT_DOUBLE_STATE=self.ledger_state)
+        env = self.env
         self.base_dir = str(tmp_path / name)
         self.signer_port = free_port()
         self.health_port = free_port()
@@ -111,6 +116,11 @@ class Pi:
                                         "-M", "0x11,0x12,0x13"],
                                        env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.signer_port)
+
+    def unplug_ledger(self):
+        """The Ledger goes away: the signer fails every request (HTTP 500)."""
+        with open(self.ledger_state, "w", encoding="utf-8") as handle:
+            json.dump({"connected": False}, handle)
 
     def kill_signer(self):
         self.signer.send_signal(signal.SIGKILL)
@@ -170,7 +180,7 @@ def wait_for_signer(port, name, since, timeout=15):
 
 @pytest.fixture
 def forwarder(tmp_path):
-    env = dict(os.environ, HOME=str(tmp_path / "home"), OCTEZ_CLIENT_DOUBLE_STATE=str(tmp_path / "ledger.json"))
+    env = dict(os.environ, HOME=str(tmp_path / "home"))
     pis = []
     haproxy = None
     try:
@@ -178,7 +188,7 @@ def forwarder(tmp_path):
         port = free_port()
         config = tmp_path / "haproxy.cfg"
         config.write_text(render(
-            tezos_nodes_signer_port=port, tezos_nodes_haproxy_metrics_port=free_port(),
+            tezos_nodes_forwarder_haproxy_port=port, tezos_nodes_haproxy_metrics_port=free_port(),
             tezos_nodes_haproxy_check_interval=INTERVAL_MS, tezos_nodes_haproxy_check_fall=FALL,
             tezos_nodes_haproxy_check_rise=RISE, tezos_nodes_haproxy_check_timeout=400,
             tezos_nodes_signers=[{"name": pi.name, "signer_port": pi.signer_port, "health_port": pi.health_port}
@@ -240,6 +250,87 @@ def test_failover_and_failback(forwarder):
     assert timings["failover_healthz_503_s"] <= (FALL + 1) * interval + 1.5
     assert timings["failback_healthz_200_s"] <= (RISE + 1) * interval + 1.5
     assert timings["failback_signer_restarted_s"] <= (RISE + 1) * interval + 3
+
+
+def sign(port, level):
+    """(status, signer, body) of an attestation signing request at `level`."""
+    payload = "13" + "7a06a770" + "00" * 32 + "15" + "0000" + "%08x" % level + "00000000" + "00" * 32
+    return ask(port, "POST", json.dumps(payload))
+
+
+def test_failed_request_is_sent_again_to_the_next_signer(forwarder):
+    """The Ledger goes away between two health checks (pi1's /healthz still
+    says 200): pi1 answers 500, haproxy sends the same bytes to pi2 and the
+    baker gets pi2's signature, no error. pi1 is taken out at once: the
+    next requests go straight to pi2 until its health checks pass again."""
+    port, (pi1, _pi2) = forwarder
+    wait_for_signer(port, "pi1", time.monotonic())
+    status, signer, body = sign(port, 100)
+    assert (status, signer) == (200, "pi1"), body
+
+    pi1.unplug_ledger()
+    assert pi1.signer.poll() is None
+    for level in range(101, 111):
+        status, signer, body = sign(port, level)
+        assert (status, signer) == (200, "pi2"), body
+        assert json.loads(body)["signature"].startswith("edsig")
+    # pi1 itself does fail (the retry is what saved the requests).
+    status, _signer, body = sign(pi1.signer_port, 200)
+    assert status == 500 and "Found no ledger" in body, body
+
+
+def test_signer_timeout_sends_the_request_on(tmp_path):
+    """A signer that accepts the request and never answers (a hung Ledger)
+    is skipped after tezos_nodes_haproxy_signer_timeout: the request gets
+    the next signer's answer well within the guard's own timeout."""
+    import http.server  # pylint: disable=import-outside-toplevel
+    import threading  # pylint: disable=import-outside-toplevel
+
+    class Signer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            if self.path == "/healthz" or not self.server.hang:
+                body = self.server.label.encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            else:
+                time.sleep(10)
+
+        do_POST = do_GET  # noqa: N815
+
+        def log_message(self, fmt, *args):  # pylint: disable=arguments-differ
+            return
+
+    servers = []
+    for label, hang in (("pi1", True), ("pi2", False)):
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Signer)
+        server.label, server.hang, server.daemon_threads = label, hang, True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+    port = free_port()
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(render(
+        tezos_nodes_forwarder_haproxy_port=port, tezos_nodes_haproxy_metrics_port=free_port(),
+        tezos_nodes_haproxy_signer_timeout=800, tezos_nodes_haproxy_check_interval=500,
+        tezos_nodes_haproxy_check_timeout=400,
+        tezos_nodes_signers=[{"name": server.label, "signer_port": server.server_address[1],
+                              "health_port": server.server_address[1]} for server in servers]))
+    haproxy = subprocess.Popen([HAPROXY, "-db", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        time.sleep(1.5)  # first health checks
+        start = time.monotonic()
+        status, signer, body = ask(port, "POST", json.dumps("13" + "00" * 40))
+        took = time.monotonic() - start
+        assert (status, signer, body) == (200, "pi2", "pi2")
+        assert 0.7 < took < 2.5
+    finally:
+        haproxy.terminate()
+        haproxy.wait(timeout=10)
+        for server in servers:
+            server.shutdown()
+            server.server_close()
 
 
 def test_pi_metrics_are_routed_through_the_metrics_port(tmp_path):

@@ -154,6 +154,8 @@ def test_network_policy_intent(network):
     assert not evaluator.can_reach(forwarder, private, 9732)
     # The baker (in the private node's pod) reaches the signer forwarder.
     assert evaluator.can_reach(private, forwarder, 6732)
+    # ... only the guard's port: haproxy behind it is not reachable.
+    assert not evaluator.can_reach(private, forwarder, 6742)
     # The public nodes reach neither the baker's pod (RPC, any port) nor the signers.
     assert not evaluator.can_reach(public, private, 8732)
     assert not evaluator.can_reach(public, private, 6732)
@@ -197,6 +199,43 @@ def test_forwarder_haproxy_and_sshd_config(tmp_path):
         assert line in match
     keys = [line for line in data["authorized_keys"].splitlines() if line]
     assert len(keys) == 2 and all(line.startswith("restrict,port-forwarding,permitlisten=") for line in keys)
+
+
+def test_signer_guard_fronts_haproxy_in_the_forwarder_pod(tmp_path):
+    """The baker's signer URL reaches the guard; haproxy listens on the pod's
+    loopback only, behind it; the guard's watermark lives on a regional
+    ReadWriteOnce volume; its script is the signer_guard role's own."""
+    service = by_kind("Service")["signer-forwarder"]
+    assert {"name": "signer", "port": 6732, "targetPort": "signer", "protocol": "TCP"} in service["spec"]["ports"]
+    pod = by_kind("Deployment")["signer-forwarder"]["spec"]["template"]["spec"]
+    named = {port["name"]: container["name"] for container in pod["containers"] for port in container.get("ports", [])}
+    assert named["signer"] == "guard"
+    guard = [container for container in pod["containers"] if container["name"] == "guard"][0]
+    assert {"name": "guard-state", "mountPath": "/var/lib/tezos-signer-guard"} in guard["volumeMounts"]
+    volume = [item for item in pod["volumes"] if item["name"] == "guard-state"][0]
+    claim = by_kind("PersistentVolumeClaim")[volume["persistentVolumeClaim"]["claimName"]]["spec"]
+    assert claim["accessModes"] == ["ReadWriteOnce"] and claim["storageClassName"] == "tezos-regional"
+
+    data = by_kind("ConfigMap")["signer-forwarder"]["data"]
+    haproxy = data["haproxy.cfg"]
+    frontend = haproxy[haproxy.index("frontend signer"):haproxy.index("backend signers")]
+    assert "bind 127.0.0.1:6742" in frontend
+    settings = json.loads(data["signer-guard.json"])
+    assert settings == {"listen_address": "0.0.0.0", "port": 6732, "upstream_url": "http://127.0.0.1:6742",
+                        "upstream_timeout": 10, "state_dir": "/var/lib/tezos-signer-guard", "allowed_magic_bytes": []}
+    with open(os.path.join(ROOT, "roles", "signer_guard", "files", "usr", "local", "lib", "tezos-bakery",
+                           "signer_guard.py"), encoding="utf-8") as handle:
+        assert data["signer_guard.py"].rstrip("\n") == handle.read().rstrip("\n")
+
+    # The script from the ConfigMap accepts the settings from the ConfigMap
+    # (its state folder moved to a temporary one).
+    (tmp_path / "signer_guard.py").write_text(data["signer_guard.py"])
+    (tmp_path / "signer-guard.json").write_text(json.dumps(dict(settings, state_dir=str(tmp_path / "state"))))
+    (tmp_path / "state").mkdir()
+    result = subprocess.run([sys.executable, "-I", str(tmp_path / "signer_guard.py"), "--config",
+                             str(tmp_path / "signer-guard.json"), "--check-config"],
+                            capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_hot_key_variant():
