@@ -1,13 +1,17 @@
-"""The HA lab: a test client signs real Tenderbake payloads (checked with
-tests/lib/tezos_crypto.py) through the forwarder's haproxy, which reaches
-pi1 and pi2 through their tunnels. Requests go to pi1; a stopped signer or a
-failed Ledger check on pi1 moves them to pi2 (failover timed, several runs);
-pi1 back takes them back (failback timed). Then the double-signing case:
-pi1's -W refuses a second block at a level it signed, pi2 would sign it
-after a failover, the signer guard refuses it.
+"""The HA lab: a test client (the baker's stand-in) signs real Tenderbake
+payloads (checked with tests/lib/tezos_crypto.py) through the forwarder as
+the baker does: the signer guard, then haproxy (the tezos_nodes template,
+on the forwarder's loopback), which reaches pi1 and pi2 through their
+tunnels. Requests go to pi1; a stopped signer or an unplugged Ledger on pi1
+moves them to pi2 (failover timed, several runs); pi1 back takes them back
+(failback timed). Then the double-signing case: pi1's -W refuses a second
+block at a level it signed, pi2 would sign it after a failover, the signer
+guard refuses it.
 
-The client runs on the controller and talks to the forwarder's address on
-the lab's own docker network; faults are injected with `docker exec`."""
+The client runs on the controller and talks to the guard on the
+forwarder's address on the lab's own docker network; what only the
+forwarder itself can reach (haproxy, the tunnels' ends) is asked with
+`docker exec forwarder curl`; faults are injected with `docker exec`."""
 import json
 import os
 import statistics
@@ -25,17 +29,14 @@ testinfra_hosts = ["ansible://forwarder"]
 URI = "ledger://molecule-double-ledger-nano/ed25519/0h/0h"
 SEED, EDPK, PKH = tc.double_ledger_key(URI)
 CHAIN = "NetXdQprcVkpaWU"
-HAPROXY = 6742
+HAPROXY = 6742  # on the forwarder's loopback only
 GUARD = 6732
-# Runs per fault type, and the failover bound the issue asks for (with the
-# tezos_nodes default haproxy check timing: inter 2 s, fall 2, rise 3).
+PI1_TUNNEL = 16732  # pi1's signer, where its tunnel ends on the forwarder
+# Runs per fault type, and the failover bound the issue asks for, for every
+# run (the tezos_nodes haproxy defaults: a failed request is sent again to
+# the next signer at once; checks every 2 s, fall 2, rise 3).
 RUNS = int(os.environ.get("HA_LAB_RUNS", "3"))
 FAILOVER_LIMIT = 10.0
-# Single runs may exceed FAILOVER_LIMIT here: the Pis are emulated (qemu on
-# a loaded 2-core host) and each health check and Ledger check runs Python
-# under emulation. The bound of the design is detection (signer_health's
-# interval) + 2 checks 2 s apart + the check timeout: about 8.5 s here.
-OUTLIER_LIMIT = float(os.environ.get("HA_LAB_OUTLIER_LIMIT", "15"))
 FAILBACK_LIMIT = 45.0
 LEDGER_STATE = "/etc/octez-client-double/ledger.json"
 MEASURES = os.environ.get("HA_LAB_MEASURES") or os.path.join(
@@ -84,7 +85,7 @@ class Client:
         except OSError:
             return 0, None, None
 
-    def who_serves(self, port=HAPROXY):
+    def who_serves(self, port=GUARD):
         """Which Pi haproxy sends a GET /keys to (no watermark touched)."""
         try:
             with OPENER.open("http://%s:%d/keys/%s" % (self.address, port, PKH), timeout=5) as answer:
@@ -92,7 +93,7 @@ class Client:
         except OSError:
             return None
 
-    def attest(self, port=HAPROXY):
+    def attest(self, port=GUARD):
         """Sign an attestation at the next level: (signer, good signature)."""
         self.level += 1
         payload = tc.attestation_payload(CHAIN, self.level, 0)
@@ -127,8 +128,21 @@ def record(line):
 def measures_file():
     os.makedirs(os.path.dirname(MEASURES), exist_ok=True)
     with open(MEASURES, "w") as stream:
-        stream.write("HA lab failover measures (molecule verify, %s; haproxy inter 2 s fall 2 rise 3,"
-                     " signer_health signer probe and Ledger check every 3 s)\n" % time.strftime("%Y-%m-%d %H:%M:%S"))
+        stream.write("HA lab failover measures (molecule verify, %s; through the guard; haproxy: a failed request"
+                     " goes to the next signer, checks every 2 s, fall 2, rise 3; signer_health signer probe and"
+                     " Ledger check every 3 s)\n" % time.strftime("%Y-%m-%d %H:%M:%S"))
+
+
+def on_forwarder(port, payload):
+    """(status, parsed body, X-Tezos-Signer) of a signing request sent from
+    the forwarder itself to its loopback `port` (haproxy, or a tunnel)."""
+    out = docker("exec", "forwarder", "curl", "-s", "-m", "10", "-D", "-", "-H", "Content-Type: application/json",
+                 "--data-binary", json.dumps(payload.hex()), "http://127.0.0.1:%d/keys/%s" % (port, PKH)).decode()
+    head, _sep, body = out.replace("\r\n", "\n").partition("\n\n")
+    lines = head.splitlines()
+    headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    signer = {key.lower(): value for key, value in headers.items()}.get("x-tezos-signer")
+    return int(lines[0].split()[1]), json.loads(body), signer
 
 
 def stop_signer(pi):
@@ -158,7 +172,7 @@ def test_requests_go_to_pi1(client):
 
 FAULTS = {
     "signer stopped": (stop_signer, start_signer),
-    "Ledger check failing": (
+    "Ledger unplugged": (
         lambda pi: write_ledger_state(pi, dict(ledger_state(pi), connected=False)),
         lambda pi: write_ledger_state(pi, dict(ledger_state(pi), connected=True))),
 }
@@ -190,12 +204,8 @@ def test_failover_summary():
                   statistics.median(failbacks), max(failbacks)))
     for fault, runs in sorted(RESULTS.items()):
         failovers = [run[0] for run in runs]
-        assert statistics.median(failovers) < FAILOVER_LIMIT, "%s: median failover over %.0f s" % (fault, FAILOVER_LIMIT)
-        assert max(failovers) < OUTLIER_LIMIT, "%s: a failover took over %.0f s" % (fault, OUTLIER_LIMIT)
-        over = [value for value in failovers if value >= FAILOVER_LIMIT]
-        if over:
-            record("%s: %d of %d runs over %.0f s (%s)" % (fault, len(over), len(runs), FAILOVER_LIMIT,
-                                                          ", ".join("%.1f s" % value for value in over)))
+        assert max(failovers) < FAILOVER_LIMIT, "%s: a failover took %.1f s (bound %.0f s)" % (
+            fault, max(failovers), FAILOVER_LIMIT)
 
 
 def block_marks(pi):
@@ -217,9 +227,10 @@ def test_no_double_signing_after_failover(client):
     assert tc.verify(EDPK, first, body["signature"])
     signature = body["signature"]
 
-    # pi1 itself refuses another block at that level (-W), asked directly.
-    status, body, signer = client.post(HAPROXY, second)
-    assert (status, signer) == (500, "pi1")
+    # pi1 itself refuses another block at that level (-W), asked directly
+    # (where its tunnel ends on the forwarder).
+    status, body, _signer = on_forwarder(PI1_TUNNEL, second)
+    assert status == 500
     assert "already signed with different data" in body[0]["msg"]
     # The guard refuses it without asking anyone.
     assert client.post(GUARD, second)[0] == 409
@@ -242,8 +253,11 @@ def test_no_double_signing_after_failover(client):
                " that level (pi2 not asked)" % level)
 
         # Without the guard, pi2 (its -W and its Ledger never saw level
-        # `level`) signs the conflicting block: a double bake.
-        status, body, signer = client.post(HAPROXY, second)
+        # `level`) signs the conflicting block: a double bake. (With pi1
+        # up, haproxy alone would do the same: pi1's refusal is a 500, and
+        # a failed request goes on to the next signer. The guard in front
+        # is what makes that retry safe.)
+        status, body, signer = on_forwarder(HAPROXY, second)
         assert (status, signer) == (200, "pi2")
         assert tc.verify(EDPK, second, body["signature"]) and tc.verify(EDPK, first, signature)
         record("double signing: WITHOUT the guard pi2 signed another block at level %d round 0 (two valid"
