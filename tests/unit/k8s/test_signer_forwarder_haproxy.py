@@ -261,8 +261,8 @@ def sign(port, level):
 def test_failed_request_is_sent_again_to_the_next_signer(forwarder):
     """The Ledger goes away between two health checks (pi1's /healthz still
     says 200): pi1 answers 500, haproxy sends the same bytes to pi2 and the
-    baker gets pi2's signature, no error. pi1 is taken out at once: the
-    next requests go straight to pi2 until its health checks pass again."""
+    baker gets pi2's signature, no error, for every request until pi1's
+    health checks fail."""
     port, (pi1, _pi2) = forwarder
     wait_for_signer(port, "pi1", time.monotonic())
     status, signer, body = sign(port, 100)
