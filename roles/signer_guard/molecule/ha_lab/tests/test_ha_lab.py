@@ -31,6 +31,7 @@ SEED, EDPK, PKH = tc.double_ledger_key(URI)
 CHAIN = "NetXdQprcVkpaWU"
 HAPROXY = 6742  # on the forwarder's loopback only
 GUARD = 6732
+METRICS = 8404  # haproxy's metrics port (tezos_nodes_haproxy_metrics_port)
 PI1_TUNNEL = 16732  # pi1's signer, where its tunnel ends on the forwarder
 # Runs per fault type, and the failover bound the issue asks for, for every
 # run (the tezos_nodes haproxy defaults: a failed request is sent again to
@@ -100,6 +101,17 @@ class Client:
         status, body, signer = self.post(port, payload)
         good = status == 200 and isinstance(body, dict) and tc.verify(EDPK, payload, body.get("signature", ""))
         return signer, good
+
+    def server_down(self, pi):
+        """True when haproxy's metrics (the forwarder's metrics port) say
+        `pi` is DOWN (its health checks failed)."""
+        try:
+            with OPENER.open("http://%s:%d/metrics" % (self.address, METRICS), timeout=5) as answer:
+                text = answer.read().decode()
+        except OSError:
+            return False
+        wanted = 'haproxy_server_status{proxy="signers",server="%s",state="DOWN"} 1' % pi
+        return wanted in text.splitlines()
 
     def wait_for(self, pi, since, limit):
         """Seconds from `since` to the first good signature by `pi`."""
@@ -187,11 +199,20 @@ def test_failover_to_pi2_and_back(client, fault):
         injection = in_background(inject, "pi1")
         failover = client.wait_for("pi2", since, 60)
         injection.join()
+        # Keep the fault until the health checks have taken pi1 out (until
+        # then a request tries pi1 first and goes on to pi2): the failback
+        # below is then haproxy's real one (rise checks).
+        while not client.server_down("pi1"):
+            assert time.monotonic() - since < 60, "haproxy never took pi1 out"
+            client.attest()
+            time.sleep(0.5)
+        out = time.monotonic() - since
         since = time.monotonic()
         repair("pi1")
         failback = client.wait_for("pi1", since, FAILBACK_LIMIT)
         RESULTS.setdefault(fault, []).append((failover, failback))
-        record("%s, run %d: failover to pi2 %.1f s, back to pi1 %.1f s" % (fault, run, failover, failback))
+        record("%s, run %d: failover to pi2 %.1f s, pi1 out of haproxy after %.1f s, back to pi1 %.1f s after the"
+               " repair" % (fault, run, failover, out, failback))
 
 
 def test_failover_summary():
