@@ -83,6 +83,18 @@ run_molecule_scenario() {
   fi
 }
 
+# run_docker_scenario ROLE SCENARIO: run_molecule_scenario under the
+# machine-wide lock: docker scenarios share container names (pi1, pi2,
+# forwarder) and the bakery-molecule network, so only one runs at a time,
+# whoever starts it (scripts/test, scripts/ha-lab).
+BAKERY_MOLECULE_LOCK="${BAKERY_MOLECULE_LOCK:-/tmp/bakery-molecule.lock}"
+run_docker_scenario() {
+  (
+    flock 9
+    run_molecule_scenario "$@"
+  ) 9>"$BAKERY_MOLECULE_LOCK"
+}
+
 # Every role's molecule scenarios. Two lanes: the docker scenarios one after
 # the other (they share container names and the bakery-molecule network,
 # and the arm64 ones keep both cores busy under qemu), and beside them the
@@ -113,7 +125,7 @@ PY
     exit "$lane_rc"
   ) &
   lane_pid=$!
-  for entry in "${docker_lane[@]}"; do run_molecule_scenario "${entry%%/*}" "${entry#*/}" || rc=1; done
+  for entry in "${docker_lane[@]}"; do run_docker_scenario "${entry%%/*}" "${entry#*/}" || rc=1; done
   wait "$lane_pid" || rc=1
   return "$rc"
 }

@@ -12,7 +12,9 @@ times are written to tests/output/haproxy-failover.json."""
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import contextlib
 import http.client
+import http.server
 import json
 import os
 import shutil
@@ -20,16 +22,19 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import jinja2
 import pytest
+import tezos_crypto as tc
 import yaml
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 ROLE = os.path.join(ROOT, "roles", "tezos_nodes")
 DOUBLES = os.path.join(ROOT, "tests", "doubles")
 URI = "ledger://molecule-double-ledger-nano/ed25519/0h/0h"
+CHAIN = "NetXdQprcVkpaWU"
 PKH = "tz1eLV23PrBB5T28FNinUtrHDPgxBiNtmkKB"
 PUBLIC_KEY = "edpkvQsoPw1UGkz5vTHjHm2mEQYKHPnsvGcqE9G8sfkxkREHiGGx17"
 INTERVAL_MS = 500
@@ -60,6 +65,44 @@ def render(**overrides):
 
 def haproxy_check(path):
     return subprocess.run([HAPROXY, "-c", "-f", path], capture_output=True, text=True, check=False)
+
+
+@contextlib.contextmanager
+def running_haproxy(tmp_path, port, **overrides):
+    """haproxy running on the role's template rendered with `overrides`
+    (checked with haproxy -c first), once `port` accepts connections."""
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(render(**overrides))
+    result = haproxy_check(str(config))
+    assert result.returncode == 0, result.stdout + result.stderr
+    haproxy = subprocess.Popen([HAPROXY, "-db", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        yield
+    finally:
+        haproxy.terminate()
+        haproxy.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def stub_servers(handler, settings):
+    """One loopback HTTP server per label of `settings` ({label: {attribute:
+    value}}, set on the server for `handler` to read): {label: server}."""
+    servers = {}
+    try:
+        for label, attributes in settings.items():
+            server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+            server.daemon_threads = True
+            server.label = label
+            for name, value in attributes.items():
+                setattr(server, name, value)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            servers[label] = server
+        yield servers
+    finally:
+        for server in servers.values():
+            server.shutdown()
+            server.server_close()
 
 
 def test_default_config_is_valid(tmp_path):
@@ -182,26 +225,18 @@ def wait_for_signer(port, name, since, timeout=15):
 def forwarder(tmp_path):
     env = dict(os.environ, HOME=str(tmp_path / "home"))
     pis = []
-    haproxy = None
     try:
         pis = [Pi(tmp_path, "pi1", env), Pi(tmp_path, "pi2", env)]
         port = free_port()
-        config = tmp_path / "haproxy.cfg"
-        config.write_text(render(
-            tezos_nodes_forwarder_haproxy_port=port, tezos_nodes_haproxy_metrics_port=free_port(),
-            tezos_nodes_haproxy_check_interval=INTERVAL_MS, tezos_nodes_haproxy_check_fall=FALL,
-            tezos_nodes_haproxy_check_rise=RISE, tezos_nodes_haproxy_check_timeout=400,
-            tezos_nodes_signers=[{"name": pi.name, "signer_port": pi.signer_port, "health_port": pi.health_port}
-                                 for pi in pis]))
-        result = haproxy_check(str(config))
-        assert result.returncode == 0, result.stdout + result.stderr
-        haproxy = subprocess.Popen([HAPROXY, "-db", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(port)
-        yield port, pis
+        with running_haproxy(
+                tmp_path, port,
+                tezos_nodes_forwarder_haproxy_port=port, tezos_nodes_haproxy_metrics_port=free_port(),
+                tezos_nodes_haproxy_check_interval=INTERVAL_MS, tezos_nodes_haproxy_check_fall=FALL,
+                tezos_nodes_haproxy_check_rise=RISE, tezos_nodes_haproxy_check_timeout=400,
+                tezos_nodes_signers=[{"name": pi.name, "signer_port": pi.signer_port, "health_port": pi.health_port}
+                                     for pi in pis]):
+            yield port, pis
     finally:
-        if haproxy is not None and haproxy.poll() is None:
-            haproxy.terminate()
-            haproxy.wait(timeout=10)
         for pi in pis:
             pi.stop()
 
@@ -254,8 +289,7 @@ def test_failover_and_failback(forwarder):
 
 def sign(port, level):
     """(status, signer, body) of an attestation signing request at `level`."""
-    payload = "13" + "7a06a770" + "00" * 32 + "15" + "0000" + "%08x" % level + "00000000" + "00" * 32
-    return ask(port, "POST", json.dumps(payload))
+    return ask(port, "POST", json.dumps(tc.attestation_payload(CHAIN, level, 0).hex()))
 
 
 def test_failed_request_is_sent_again_to_the_next_signer(forwarder):
@@ -283,9 +317,6 @@ def test_signer_timeout_sends_the_request_on(tmp_path):
     """A signer that accepts the request and never answers (a hung Ledger)
     is skipped after tezos_nodes_haproxy_signer_timeout: the request gets
     the next signer's answer well within the guard's own timeout."""
-    import http.server  # pylint: disable=import-outside-toplevel
-    import threading  # pylint: disable=import-outside-toplevel
-
     class Signer(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802
             if self.path == "/healthz" or not self.server.hang:
@@ -302,43 +333,25 @@ def test_signer_timeout_sends_the_request_on(tmp_path):
         def log_message(self, fmt, *args):  # pylint: disable=arguments-differ
             return
 
-    servers = []
-    for label, hang in (("pi1", True), ("pi2", False)):
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Signer)
-        server.label, server.hang, server.daemon_threads = label, hang, True
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
     port = free_port()
-    config = tmp_path / "haproxy.cfg"
-    config.write_text(render(
-        tezos_nodes_forwarder_haproxy_port=port, tezos_nodes_haproxy_metrics_port=free_port(),
-        tezos_nodes_haproxy_signer_timeout=800, tezos_nodes_haproxy_check_interval=500,
-        tezos_nodes_haproxy_check_timeout=400,
-        tezos_nodes_signers=[{"name": server.label, "signer_port": server.server_address[1],
-                              "health_port": server.server_address[1]} for server in servers]))
-    haproxy = subprocess.Popen([HAPROXY, "-db", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_port(port)
+    with stub_servers(Signer, {"pi1": {"hang": True}, "pi2": {"hang": False}}) as servers, running_haproxy(
+            tmp_path, port,
+            tezos_nodes_forwarder_haproxy_port=port, tezos_nodes_haproxy_metrics_port=free_port(),
+            tezos_nodes_haproxy_signer_timeout=800, tezos_nodes_haproxy_check_interval=500,
+            tezos_nodes_haproxy_check_timeout=400,
+            tezos_nodes_signers=[{"name": label, "signer_port": server.server_address[1],
+                                  "health_port": server.server_address[1]} for label, server in servers.items()]):
         time.sleep(1.5)  # first health checks
         start = time.monotonic()
         status, signer, body = ask(port, "POST", json.dumps("13" + "00" * 40))
         took = time.monotonic() - start
         assert (status, signer, body) == (200, "pi2", "pi2")
         assert 0.7 < took < 2.5
-    finally:
-        haproxy.terminate()
-        haproxy.wait(timeout=10)
-        for server in servers:
-            server.shutdown()
-            server.server_close()
 
 
 def test_pi_metrics_are_routed_through_the_metrics_port(tmp_path):
     """/signers/<pi>/<endpoint>/metrics on the metrics port reaches that Pi's
     tunnelled endpoint (as /metrics); anything else there is a 404."""
-    import http.server  # pylint: disable=import-outside-toplevel
-    import threading  # pylint: disable=import-outside-toplevel
-
     class Metrics(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802
             body = ("%s %s\n" % (self.server.label, self.path)).encode()
@@ -350,26 +363,15 @@ def test_pi_metrics_are_routed_through_the_metrics_port(tmp_path):
         def log_message(self, fmt, *args):  # pylint: disable=arguments-differ
             return
 
-    servers = {}
-    for label in ("pi1-health", "pi1-ups", "pi2-lte"):
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Metrics)
-        server.label = label
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers[label] = server
     metrics_port = free_port()
-    config = tmp_path / "haproxy.cfg"
-    config.write_text(render(
-        tezos_nodes_signer_port=free_port(), tezos_nodes_haproxy_metrics_port=metrics_port,
-        tezos_nodes_signers=[
-            {"name": "pi1", "signer_port": free_port(), "health_port": servers["pi1-health"].server_address[1],
-             "metrics_ports": {"ups": servers["pi1-ups"].server_address[1]}},
-            {"name": "pi2", "signer_port": free_port(), "health_port": free_port(),
-             "metrics_ports": {"lte": servers["pi2-lte"].server_address[1]}}]))
-    result = haproxy_check(str(config))
-    assert result.returncode == 0, result.stdout + result.stderr
-    haproxy = subprocess.Popen([HAPROXY, "-db", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_port(metrics_port)
+    with stub_servers(Metrics, {"pi1-health": {}, "pi1-ups": {}, "pi2-lte": {}}) as servers, running_haproxy(
+            tmp_path, metrics_port,
+            tezos_nodes_forwarder_haproxy_port=free_port(), tezos_nodes_haproxy_metrics_port=metrics_port,
+            tezos_nodes_signers=[
+                {"name": "pi1", "signer_port": free_port(), "health_port": servers["pi1-health"].server_address[1],
+                 "metrics_ports": {"ups": servers["pi1-ups"].server_address[1]}},
+                {"name": "pi2", "signer_port": free_port(), "health_port": free_port(),
+                 "metrics_ports": {"lte": servers["pi2-lte"].server_address[1]}}]):
 
         def get(path):
             connection = http.client.HTTPConnection("127.0.0.1", metrics_port, timeout=5)
@@ -385,9 +387,3 @@ def test_pi_metrics_are_routed_through_the_metrics_port(tmp_path):
         assert get("/elsewhere")[0] == 404
         status, text = get("/metrics")
         assert status == 200 and "haproxy_backend_active_servers" in text
-    finally:
-        haproxy.terminate()
-        haproxy.wait(timeout=10)
-        for server in servers.values():
-            server.shutdown()
-            server.server_close()
