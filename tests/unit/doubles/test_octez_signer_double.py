@@ -8,6 +8,7 @@ checked with tests/lib/tezos_crypto.py (separate code)."""
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import fcntl
 import hashlib
 import http.client
 import json
@@ -15,6 +16,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -369,3 +371,108 @@ def test_sigterm_stops_cleanly(base_dir, launch):
     signer = launch(base_dir, "-W")
     signature_of(*signer.sign(PKH, tc.block_payload(CHAIN, 1, 0)))
     assert signer.stop() == 0
+
+
+# Generous: the old double (non-daemon handler threads joined on close) never
+# stopped while a client kept an idle keep-alive connection; the fixed one
+# stops in about one serve_forever poll (0.2 s).
+STOP_BOUND_S = 5.0
+
+
+def idle_keep_alive_connection(port):
+    """An HTTP/1.1 connection that got one answer and stays open, idle (as
+    haproxy keeps them)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/keys/" + PKH)
+    response = conn.getresponse()
+    assert response.status == 200
+    response.read()
+    assert response.version == 11 and conn.sock is not None, "the double did not keep the connection alive"
+    return conn
+
+
+def test_sigterm_with_an_idle_keep_alive_connection_stops_promptly(base_dir, launch):
+    """systemctl stop must not wait out its stop timeout because haproxy
+    holds a keep-alive connection: the double exits 0 within a few seconds
+    and the client reads EOF (the real octez-signer's process exit closes
+    every connection)."""
+    signer = launch(base_dir, "-W")
+    conn = idle_keep_alive_connection(signer.port)
+    try:
+        start = time.monotonic()
+        signer.proc.send_signal(signal.SIGTERM)
+        try:
+            code = signer.proc.wait(timeout=STOP_BOUND_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the signer double still runs %.0f s after SIGTERM (an idle keep-alive connection is open)"
+                        % STOP_BOUND_S)
+        took = time.monotonic() - start
+        assert code == 0, "".join(signer.log)
+        conn.sock.settimeout(2)
+        assert conn.sock.recv(1) == b""
+    finally:
+        conn.close()
+    print("octez-signer double stopped %.2f s after SIGTERM" % took)
+
+
+def test_sigterm_lets_the_request_in_progress_finish(base_dir, launch):
+    """A request being answered at SIGTERM still gets its answer; new
+    connections are refused meanwhile."""
+    signer = launch(base_dir, "-W")
+    with open(os.path.join(base_dir, "wallet_lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the watermark update waits on it
+        results = []
+        worker = threading.Thread(target=lambda: results.append(signer.sign(PKH, tc.block_payload(CHAIN, 1, 0))))
+        worker.start()
+        deadline = time.monotonic() + 10
+        while not any("signing data for key" in line for line in signer.log) and time.monotonic() < deadline:
+            try:
+                signer.log.append(signer.lines.get(timeout=0.1))
+            except queue.Empty:
+                pass
+        signer.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_BOUND_S
+        while True:  # until the listening socket is closed (serve_forever polls every 0.2 s)
+            try:
+                socket.create_connection(("127.0.0.1", signer.port), timeout=1).close()
+            except ConnectionRefusedError:
+                break
+            assert time.monotonic() < deadline, "the signer double still accepts connections after SIGTERM"
+            time.sleep(0.02)
+        assert signer.proc.poll() is None, "the request in progress was not waited for"
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        worker.join(10)
+    assert signer.proc.wait(timeout=STOP_BOUND_S) == 0
+    signature_of(*results[0])
+
+
+def test_healthz_double_with_an_open_connection_stops_promptly(tmp_path):
+    """signer-healthz answers HTTP/1.0 (one request per connection) with
+    daemon threads and keeps SIGTERM's default action: a client's open
+    connection does not hold it either."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, double_path("signer-healthz"), "--port", str(port),
+                             "--signer-url", "http://127.0.0.1:9", "--pkh", PKH],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                conn = socket.create_connection(("127.0.0.1", port), timeout=1)
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "signer-healthz did not start"
+                time.sleep(0.05)
+        with conn:
+            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert conn.recv(64).startswith(b"HTTP/1.0 503")
+            idle = socket.create_connection(("127.0.0.1", port), timeout=1)  # connected, no request
+            with idle:
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(timeout=STOP_BOUND_S) in (0, -signal.SIGTERM)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
