@@ -6,17 +6,22 @@
 rendered standalone, checked with the real ``haproxy -c``, then run for real on
 loopback in front of two octez-signer doubles, each with a /healthz double:
 signer 1 gets every request; when it dies (or its /healthz says 503) signer 2
-takes over; when it is back, signer 1 gets the traffic back. The measured
-times are written to tests/output/haproxy-failover.json."""
+takes over; when it is back, signer 1 gets the traffic back. Each measured
+time starts from a settled state read from haproxy's runtime API (both
+servers UP with full health, or signer 1 fully DOWN), is bounded from both
+sides by the health check settings of the rendered configuration, and is
+written to tests/output/haproxy-failover.json."""
 
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 import contextlib
+import csv
 import http.client
 import http.server
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -40,6 +45,14 @@ PUBLIC_KEY = "edpkvQsoPw1UGkz5vTHjHm2mEQYKHPnsvGcqE9G8sfkxkREHiGGx17"
 INTERVAL_MS = 500
 FALL = 2
 RISE = 3
+CHECK_TIMEOUT_MS = 400
+# A health check outcome can come a little less than `inter` after the
+# previous one (the check in flight at the fault, timer ticks): margin below
+# the lower bounds.
+TOLERANCE_S = 0.1
+# Margin above the upper bounds: the observation itself (requests every
+# 50 ms, stats polling) on a loaded 2-core machine.
+SLACK_S = 1.0
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 pytestmark = pytest.mark.skipif(not os.access(HAPROXY, os.X_OK), reason="haproxy is not installed (scripts/test setup)")
@@ -67,18 +80,60 @@ def haproxy_check(path):
     return subprocess.run([HAPROXY, "-c", "-f", path], capture_output=True, text=True, check=False)
 
 
+class Haproxy:
+    """A running haproxy: its rendered configuration and its runtime API
+    (a stats socket the test adds to the global section)."""
+
+    def __init__(self, config, socket_path, log_path):
+        self.config = config
+        self.socket_path = socket_path
+        self.log_path = log_path
+
+    def command(self, line):
+        """Output of one runtime API command."""
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(2)
+            sock.connect(self.socket_path)
+            sock.sendall(line.encode() + b"\n")
+            chunks = []
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return b"".join(chunks).decode()
+                chunks.append(chunk)
+
+    def servers(self, backend="signers"):
+        """{server: its ``show stat`` row} of `backend` (status "UP", "UP 1/2"
+        going down, "DOWN", "DOWN 1/3" going up; check_health 0..rise+fall-1)."""
+        lines = [line for line in self.command("show stat -1 4 -1").splitlines() if line]
+        lines[0] = lines[0].lstrip("# ")
+        return {row["svname"]: row for row in csv.DictReader(lines) if row["pxname"] == backend}
+
+    def log(self):
+        with open(self.log_path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()[-4000:]
+
+
 @contextlib.contextmanager
 def running_haproxy(tmp_path, port, **overrides):
     """haproxy running on the role's template rendered with `overrides`
-    (checked with haproxy -c first), once `port` accepts connections."""
+    (checked with haproxy -c first), once `port` accepts connections; plus a
+    runtime API socket, the only line the test adds."""
+    socket_path = str(tmp_path / "haproxy.sock")
+    assert len(socket_path) < 100, socket_path
+    text, added = re.subn(r"^global$", "global\n    stats socket %s mode 600 level admin" % socket_path,
+                          render(**overrides), count=1, flags=re.M)
+    assert added == 1
     config = tmp_path / "haproxy.cfg"
-    config.write_text(render(**overrides))
+    config.write_text(text)
     result = haproxy_check(str(config))
     assert result.returncode == 0, result.stdout + result.stderr
-    haproxy = subprocess.Popen([HAPROXY, "-db", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log_path = str(tmp_path / "haproxy.log")
+    with open(log_path, "w", encoding="utf-8") as log:
+        haproxy = subprocess.Popen([HAPROXY, "-db", "-f", str(config)], stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_port(port)
-        yield
+        yield Haproxy(text, socket_path, log_path)
     finally:
         haproxy.terminate()
         haproxy.wait(timeout=10)
@@ -221,6 +276,93 @@ def wait_for_signer(port, name, since, timeout=15):
     raise AssertionError("haproxy did not move to %s within %ss" % (name, timeout))
 
 
+def duration(text):
+    """Seconds of an haproxy time ("500ms", "2s", "1m"; a bare number is ms)."""
+    number, unit = re.fullmatch(r"(\d+)(us|ms|s|m|h|d)?", text).groups()
+    return int(number) * {"us": 1e-6, None: 1e-3, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+
+
+class Checks:
+    """The health checks of backend signers as the rendered configuration
+    sets them (default-server and timeout check), and what they allow."""
+
+    def __init__(self, config):
+        backend = config[config.index("\nbackend signers\n"):]
+        backend = backend[:backend.index("\n\n")]
+        words = re.search(r"^\s*default-server (.*)$", backend, re.M).group(1).split()
+        values = dict(zip(words[::2], words[1::2]))
+        self.inter = duration(values["inter"])
+        self.fastinter = duration(values.get("fastinter", values["inter"]))
+        self.downinter = duration(values.get("downinter", values["inter"]))
+        self.fall = int(values["fall"])
+        self.rise = int(values["rise"])
+        self.timeout = duration(re.findall(r"^\s*timeout check (\S+)$", config, re.M)[-1])
+        # haproxy counts check results in a health from 0 to rise+fall-1: a
+        # server is UP from `rise`; it goes DOWN (health 0) on the fall-th
+        # failure in a row and back UP on the rise-th success in a row. It
+        # checks every `inter` at full health, every `downinter` at health 0
+        # and every `fastinter` in between.
+        self.full = self.rise + self.fall - 1
+
+    def down_bounds(self):
+        """(lower, upper) seconds from a fault to haproxy taking a server
+        with full health out. The first failing check may come right after
+        the fault, the next fall-1 ones come each `fastinter` later: not
+        faster than (fall-1) x fastinter. At worst the first one comes
+        `inter` after the fault and each check runs its whole timeout."""
+        return ((self.fall - 1) * self.fastinter - TOLERANCE_S,
+                self.inter + (self.fall - 1) * self.fastinter + self.fall * self.timeout + SLACK_S)
+
+    def up_bounds(self, startup=0.0):
+        """(lower, upper) seconds from a fully DOWN server's repair to haproxy
+        sending it traffic again: rise passing checks, (rise-1) x fastinter
+        apart; at worst the first one comes `downinter` after the repair (plus
+        `startup`, the time the repaired service took to listen)."""
+        return ((self.rise - 1) * self.fastinter - TOLERANCE_S,
+                startup + self.downinter + (self.rise - 1) * self.fastinter + self.rise * self.timeout + SLACK_S)
+
+    def state(self, row):
+        """"up" (UP, full health), "down" (DOWN, health 0) or what it is in between."""
+        health = int(row["check_health"])
+        if row["status"] == "UP" and health == self.full:
+            return "up"
+        if row["status"] == "DOWN" and health == 0:
+            return "down"
+        return "%s health %d/%d" % (row["status"], health, self.full)
+
+
+HEALTHY = {"pi1": "up", "pi2": "up"}
+PI1_OUT = {"pi1": "down", "pi2": "up"}
+
+
+def states(haproxy, checks):
+    return {name: checks.state(row) for name, row in haproxy.servers().items()}
+
+
+def settle(haproxy, checks, want, timeout=15):
+    """Monotonic time at which haproxy first shows `want` ({server: "up" or
+    "down"}), polled every 20 ms."""
+    deadline = time.monotonic() + timeout
+    while True:
+        now_states = states(haproxy, checks)
+        now = time.monotonic()
+        if all(now_states[name] == state for name, state in want.items()):
+            return now
+        if now > deadline:
+            raise AssertionError("haproxy did not reach %s within %ss: %s\n%s"
+                                 % (want, timeout, now_states, haproxy.log()))
+        time.sleep(0.02)
+
+
+def require(haproxy, checks, want):
+    """Precondition of a measurement: haproxy already shows `want`. A
+    measurement started from a half-way state (a server UP without full
+    health, or not yet DOWN) would time fewer checks than the settings ask."""
+    now_states = states(haproxy, checks)
+    assert all(now_states[name] == state for name, state in want.items()), \
+        "measurement refused: haproxy shows %s, not %s" % (now_states, want)
+
+
 @pytest.fixture
 def forwarder(tmp_path):
     env = dict(os.environ, HOME=str(tmp_path / "home"))
@@ -232,59 +374,94 @@ def forwarder(tmp_path):
                 tmp_path, port,
                 tezos_nodes_forwarder_haproxy_port=port, tezos_nodes_haproxy_metrics_port=free_port(),
                 tezos_nodes_haproxy_check_interval=INTERVAL_MS, tezos_nodes_haproxy_check_fall=FALL,
-                tezos_nodes_haproxy_check_rise=RISE, tezos_nodes_haproxy_check_timeout=400,
+                tezos_nodes_haproxy_check_rise=RISE, tezos_nodes_haproxy_check_timeout=CHECK_TIMEOUT_MS,
                 tezos_nodes_signers=[{"name": pi.name, "signer_port": pi.signer_port, "health_port": pi.health_port}
-                                     for pi in pis]):
-            yield port, pis
+                                     for pi in pis]) as haproxy:
+            yield port, pis, haproxy
     finally:
         for pi in pis:
             pi.stop()
 
 
 def test_failover_and_failback(forwarder):
-    """Signer 1 first; signer 2 when signer 1 dies or is unhealthy; signer 1 again when back."""
-    port, (pi1, _pi2) = forwarder
-    timings = {"check_interval_ms": INTERVAL_MS, "fall": FALL, "rise": RISE}
-    wait_for_signer(port, "pi1", time.monotonic())
+    """Signer 1 first; signer 2 when signer 1 dies or is unhealthy; signer 1
+    again when back. Each figure starts from a settled state and lies between
+    what the health check settings allow."""
+    port, (pi1, _pi2), haproxy = forwarder
+    checks = Checks(haproxy.config)
+    assert (checks.fall, checks.rise) == (FALL, RISE)
+    timings = {"check_interval_ms": round(checks.inter * 1000), "fastinter_ms": round(checks.fastinter * 1000),
+               "downinter_ms": round(checks.downinter * 1000), "check_timeout_ms": round(checks.timeout * 1000),
+               "fall": checks.fall, "rise": checks.rise}
+    bounds = {}
 
+    def record(key, seconds, lower, upper):
+        timings[key] = round(seconds, 3)
+        bounds[key] = [round(lower, 3), round(upper, 3)]
+
+    # At start haproxy counts both servers UP but not at full health: wait.
+    settle(haproxy, checks, HEALTHY)
     # A real signature through the forwarder (ed25519 over a block payload).
     status, signer, body = ask(port, "POST", json.dumps("11" + "00" * 40))
     assert (status, signer) == (200, "pi1"), body
     assert json.loads(body)["signature"].startswith("edsig")
 
-    # Signer 1's process dies (Pi off, tunnel down): signer 2 takes over.
+    # Signer 1's process dies (Pi off, tunnel down). The first request after
+    # it is refused by pi1 and sent again to pi2 (retry-on conn-failure,
+    # redispatch): a failover by retry, inside that one request. No health
+    # check timer stands between the fault and it, only the request's own
+    # round trip (a refused connect on loopback, then pi2's answer), so its
+    # lower bound is 0: nothing above can be required. What makes it a retry is
+    # that it comes before any health check could have taken pi1 out (below
+    # the health check failover's lower bound) and that haproxy still has
+    # pi1 UP when pi2 answers. (The old harness restarted pi1's signer right
+    # here: the failback it timed started half-down, pi1 never having gone
+    # DOWN; require() below now refuses that.)
+    require(haproxy, checks, HEALTHY)
     start = time.monotonic()
     pi1.kill_signer()
-    timings["failover_signer_killed_s"] = round(wait_for_signer(port, "pi2", start), 2)
     status, signer, body = ask(port, "POST", json.dumps("12" + "00" * 40))
+    retried = time.monotonic() - start
+    pi1_then = states(haproxy, checks)["pi1"]
     assert (status, signer) == (200, "pi2"), body
+    assert json.loads(body)["signature"].startswith("edsig")
+    assert not pi1_then.startswith("DOWN"), "pi2 answered because pi1 was already out (%s), not by retry" % pi1_then
+    record("failover_signer_killed_s", retried, 0.0, checks.down_bounds()[0])
+    # ... and pi1's health checks (its /healthz cannot reach the signer) take it out.
+    record("down_after_signer_killed_s", settle(haproxy, checks, PI1_OUT) - start, *checks.down_bounds())
 
     # Signer 1 back: it gets the traffic back once healthy `rise` times.
+    require(haproxy, checks, PI1_OUT)
     start = time.monotonic()
     pi1.start_signer()
-    timings["failback_signer_restarted_s"] = round(wait_for_signer(port, "pi1", start), 2)
+    startup = time.monotonic() - start
+    record("failback_signer_restarted_s", wait_for_signer(port, "pi1", start), *checks.up_bounds(startup))
 
     # Signer 1 up but its /healthz says 503 (Ledger not ready): signer 2.
+    # Its signer still answers 200, so no retry: health checks only.
+    settle(haproxy, checks, HEALTHY)
+    require(haproxy, checks, HEALTHY)
     start = time.monotonic()
     with open(pi1.down_file, "w", encoding="utf-8") as handle:
         handle.write("ledger app closed\n")
-    timings["failover_healthz_503_s"] = round(wait_for_signer(port, "pi2", start), 2)
+    record("failover_healthz_503_s", wait_for_signer(port, "pi2", start), *checks.down_bounds())
+
+    settle(haproxy, checks, PI1_OUT)
+    require(haproxy, checks, PI1_OUT)
     start = time.monotonic()
     os.unlink(pi1.down_file)
-    timings["failback_healthz_200_s"] = round(wait_for_signer(port, "pi1", start), 2)
+    record("failback_healthz_200_s", wait_for_signer(port, "pi1", start), *checks.up_bounds())
 
+    timings["bounds_s"] = bounds
     out = os.path.join(ROOT, "tests", "output")
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "haproxy-failover.json"), "w", encoding="utf-8") as handle:
         json.dump(timings, handle, indent=2)
     print("haproxy failover timings: %s" % json.dumps(timings))
 
-    # Bounds from the settings: down after `fall` failed checks, up after `rise` passed ones.
-    interval = INTERVAL_MS / 1000.0
-    assert timings["failover_signer_killed_s"] <= (FALL + 1) * interval + 1.5
-    assert timings["failover_healthz_503_s"] <= (FALL + 1) * interval + 1.5
-    assert timings["failback_healthz_200_s"] <= (RISE + 1) * interval + 1.5
-    assert timings["failback_signer_restarted_s"] <= (RISE + 1) * interval + 3
+    outside = ["%s %.3f s not in [%.3f, %.3f]" % (key, timings[key], lower, upper)
+               for key, (lower, upper) in bounds.items() if not lower <= timings[key] <= upper]
+    assert not outside, "; ".join(outside)
 
 
 def sign(port, level):
@@ -297,8 +474,9 @@ def test_failed_request_is_sent_again_to_the_next_signer(forwarder):
     says 200): pi1 answers 500, haproxy sends the same bytes to pi2 and the
     baker gets pi2's signature, no error, for every request until pi1's
     health checks fail."""
-    port, (pi1, _pi2) = forwarder
-    wait_for_signer(port, "pi1", time.monotonic())
+    port, (pi1, _pi2), haproxy = forwarder
+    checks = Checks(haproxy.config)
+    settle(haproxy, checks, HEALTHY)
     status, signer, body = sign(port, 100)
     assert (status, signer) == (200, "pi1"), body
 
@@ -308,9 +486,11 @@ def test_failed_request_is_sent_again_to_the_next_signer(forwarder):
         status, signer, body = sign(port, level)
         assert (status, signer) == (200, "pi2"), body
         assert json.loads(body)["signature"].startswith("edsig")
-    # pi1 itself does fail (the retry is what saved the requests).
+    # pi1 itself does fail (the retry is what saved the requests) and its
+    # health checks still pass: it stays first in line.
     status, _signer, body = sign(pi1.signer_port, 200)
     assert status == 500 and "Found no ledger" in body, body
+    require(haproxy, checks, HEALTHY)
 
 
 def test_signer_timeout_sends_the_request_on(tmp_path):
@@ -334,19 +514,24 @@ def test_signer_timeout_sends_the_request_on(tmp_path):
             return
 
     port = free_port()
+    signer_timeout_ms = 800
     with stub_servers(Signer, {"pi1": {"hang": True}, "pi2": {"hang": False}}) as servers, running_haproxy(
             tmp_path, port,
             tezos_nodes_forwarder_haproxy_port=port, tezos_nodes_haproxy_metrics_port=free_port(),
-            tezos_nodes_haproxy_signer_timeout=800, tezos_nodes_haproxy_check_interval=500,
+            tezos_nodes_haproxy_signer_timeout=signer_timeout_ms, tezos_nodes_haproxy_check_interval=500,
             tezos_nodes_haproxy_check_timeout=400,
             tezos_nodes_signers=[{"name": label, "signer_port": server.server_address[1],
-                                  "health_port": server.server_address[1]} for label, server in servers.items()]):
-        time.sleep(1.5)  # first health checks
+                                  "health_port": server.server_address[1]} for label, server in servers.items()]) as haproxy:
+        checks = Checks(haproxy.config)
+        settle(haproxy, checks, HEALTHY)
+        require(haproxy, checks, HEALTHY)
         start = time.monotonic()
         status, signer, body = ask(port, "POST", json.dumps("13" + "00" * 40))
         took = time.monotonic() - start
         assert (status, signer, body) == (200, "pi2", "pi2")
-        assert 0.7 < took < 2.5
+        # A retry on response-timeout: not before pi1's `timeout server`
+        # has run out; then only pi2's answer.
+        assert signer_timeout_ms / 1000.0 - TOLERANCE_S < took < signer_timeout_ms / 1000.0 + SLACK_S
 
 
 def test_pi_metrics_are_routed_through_the_metrics_port(tmp_path):
