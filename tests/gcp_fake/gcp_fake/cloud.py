@@ -141,6 +141,198 @@ def _last(link):
     return link.rstrip("/").rsplit("/", 1)[-1]
 
 
+# ------------------------------------------------------ compute refusals
+# What compute v1 refuses beyond its schema, each rule beside its source. The
+# texts are GCP's own where one was found (cited); the others follow GCP's
+# "Invalid value for field '<field>': '<value>'. <reason>" form.
+
+def _invalid_field(field, value, reason):
+    shown = json.dumps(value) if isinstance(value, bool) else value
+    return compute_error(400, "Invalid value for field '%s': '%s'. %s" % (field, shown, reason))
+
+
+def _require(field, value):
+    """A required field left out (proto3: an empty value is an unset one).
+    GCP's text and reason, e.g. "Required field
+    'resource.secondaryIpRanges[0].rangeName' not specified", required
+    (github.com/kubernetes-sigs/cluster-api-provider-gcp/issues/1058)."""
+    if value is None or value in ("", [], {}):
+        raise compute_error(400, "Required field '%s' not specified" % field, "required")
+
+
+# Fields an insert must carry beyond those the discovery document marks
+# (annotations.required, read by Cloud._compute_body: Network.name,
+# Firewall.name, Router.name and .network, Address.name).
+_ALSO_REQUIRED_ON_INSERT = {
+    # compute.v1.json Subnetwork.name: "provided by the client when initially
+    # creating the resource"; Subnetwork.network: "provided by the client when
+    # initially creating the subnetwork"; Subnetwork.ipCidrRange: "Provide this
+    # property when you create the subnetwork".
+    "subnetworks": ("name", "network", "ipCidrRange"),
+}
+
+# Fields set at creation only (a PATCH or PUT may repeat them, not change them).
+_IMMUTABLE = {
+    # compute.v1.json Network.name: "Provided by the client when the resource
+    # is created"; Network.autoCreateSubnetworks changes only through
+    # networks.switchToCustomMode ("Switches the network mode from auto subnet
+    # mode to custom subnet mode"); Network.IPv4Range: "Provided by the client
+    # when the network is created".
+    "networks": ("name", "autoCreateSubnetworks", "IPv4Range"),
+    # compute.v1.json Subnetwork.network and Subnetwork.region: "This field can
+    # be set only at resource creation time"; Subnetwork.ipCidrRange: "set at
+    # resource creation time", then grown only through expandIpCidrRange.
+    "subnetworks": ("name", "network", "region", "ipCidrRange"),
+    # compute.v1.json Firewall.name: "provided by the client when the resource
+    # is created"; a rule belongs to the VPC network it was created in ("When
+    # you create a firewall rule, you must select a VPC network",
+    # https://cloud.google.com/vpc/docs/firewalls).
+    "firewalls": ("name", "network"),
+    # compute.v1.json Router.region: "not settable as a field in the request
+    # body"; Router.network: "URI of the network to which this router
+    # belongs" (no method moves a router; routers.update must repeat it:
+    # annotations.required ["compute.routers.insert", "compute.routers.update"]).
+    "routers": ("name", "network", "region"),
+    # compute.v1.json Address.name: "Provided by the client when the resource
+    # is created" (and so for any other kind).
+    "addresses": ("name",),
+}
+_LINK_FIELDS = ("network", "region", "subnetwork")
+
+
+def _check_immutable(kind, resource, body):
+    for field in _IMMUTABLE.get(kind, ("name",)):
+        new, old = body.get(field), resource.get(field)
+        if new is None or _same_value(field, new, old):
+            continue
+        reason = "The field cannot be changed after the resource is created (it is %s)." % json.dumps(old)
+        raise _invalid_field("resource.%s" % field, new, reason)
+
+
+def _same_value(field, new, old):
+    if field in _LINK_FIELDS:
+        return isinstance(new, str) and isinstance(old, str) and _last(new) == _last(old)
+    return new == old
+
+
+# compute.v1.json Network.mtu: "The minimum value for this field is 1300 and
+# the maximum value is 8896" (also https://cloud.google.com/vpc/docs/mtu).
+_MTU = (1300, 8896)
+
+
+def _check_mtu(body):
+    mtu = body.get("mtu")
+    if mtu is not None and not _MTU[0] <= int(mtu) <= _MTU[1]:
+        raise _invalid_field("resource.mtu", mtu, "MTU must be between %d and %d." % _MTU)
+
+
+# compute.v1.json Firewall.priority: "This is an integer between `0` and
+# `65535`, both inclusive. The default value is `1000`."
+_PRIORITY = (0, 65535)
+# compute.v1.json Firewall.allowed[].IPProtocol: "one of the following well
+# known protocol strings (tcp, udp,icmp, esp, ah, ipip,sctp) or the IP protocol
+# number"; GCP also takes "all". GCP's text for any other value, verbatim
+# (github.com/terraform-google-modules/terraform-google-network/issues/535).
+_PROTOCOLS = ("ah", "all", "esp", "icmp", "ipip", "sctp", "tcp", "udp")
+_PROTOCOL_RULE = "Must be one of [%s] or an IP protocol number between 0 and 255." % ", ".join('"%s"' % p for p in _PROTOCOLS)
+
+
+def _check_firewall(rule):
+    """A whole firewall rule (an insert, or a rule as a patch leaves it)."""
+    priority = rule.get("priority")
+    if priority is not None and not _PRIORITY[0] <= int(priority) <= _PRIORITY[1]:
+        raise _invalid_field("resource.priority", priority, "Priority must be between %d and %d." % _PRIORITY)
+    # "Each firewall rule's action is either allow or deny"
+    # (https://cloud.google.com/vpc/docs/firewalls, Specifications).
+    if not rule.get("allowed") and not rule.get("denied"):
+        raise _invalid_field("resource", "", "A firewall rule must have allowed or denied rules.")
+    if rule.get("allowed") and rule.get("denied"):
+        raise _invalid_field("resource", "", "A firewall rule can have allowed or denied rules, not both.")
+    for action in ("allowed", "denied"):
+        for index, entry in enumerate(rule.get(action) or []):
+            _check_protocol("resource.%s[%d].IPProtocol" % (action, index), entry.get("IPProtocol"))
+
+
+def _check_protocol(field, protocol):
+    # Firewall.allowed[].IPProtocol: "The protocol type is required when
+    # creating a firewall rule" (compute.v1.json).
+    _require(field, protocol)
+    if protocol in _PROTOCOLS or (protocol.isdigit() and int(protocol) <= 255):
+        return
+    raise _invalid_field(field, protocol, _PROTOCOL_RULE)
+
+
+# "Prohibited IPv4 subnet ranges" of https://cloud.google.com/vpc/docs/subnets
+# (Google's own public ranges, also prohibited there, are not modelled).
+# 240.0.0.0/4 is not one: the same page lists it under "Valid IPv4 ranges"
+# ("Reserved for future use (Class E)").
+_PROHIBITED_RANGES = [(ipaddress.ip_network(cidr), what) for cidr, what in (
+    ("199.36.153.4/30", "Private Google Access-specific virtual IP addresses"),
+    ("199.36.153.8/30", "Private Google Access-specific virtual IP addresses"),
+    ("0.0.0.0/8", "current (local) network, RFC 1122"),
+    ("127.0.0.0/8", "local host, RFC 1122"),
+    ("169.254.0.0/16", "link-local, RFC 3927"),
+    ("224.0.0.0/4", "multicast (Class D), RFC 5771"),
+    ("255.255.255.255/32", "limited broadcast destination address, RFC 8190 and RFC 919"),
+)]
+
+
+def _subnet_ranges(body):
+    """(field, label, cidr) of each range of a subnet body: the primary range
+    (label "primary"), then the secondary ones (label: their rangeName)."""
+    ranges = [("resource.ipCidrRange", "primary", body.get("ipCidrRange"))]
+    for index, item in enumerate(body.get("secondaryIpRanges") or []):
+        field = "resource.secondaryIpRanges[%d]" % index
+        # SubnetworkSecondaryRange.rangeName: "The name must be 1-63
+        # characters long" (compute.v1.json); GCP's text: see _require.
+        _require(field + ".rangeName", item.get("rangeName"))
+        ranges.append((field + ".ipCidrRange", item["rangeName"], item.get("ipCidrRange")))
+    return ranges
+
+
+def _subnet_net(field, cidr):
+    """The IPv4 network of one subnet range, or GCP's refusal of it."""
+    net = _net(cidr)
+    if net is None or net.version != 4 or net.prefixlen > 29 or net.prefixlen < 8:
+        raise _invalid_field(field, cidr, "Invalid IPCidrRange: %s." % cidr)
+    for prohibited, what in _PROHIBITED_RANGES:
+        if net.overlaps(prohibited):
+            raise _invalid_field(field, cidr, "Invalid IPCidrRange: %s overlaps the prohibited range %s (%s)." % (
+                cidr, prohibited, what))
+    return net
+
+
+def _subnet_nets(body):
+    """[(label, network)] of a subnet body's ranges, each valid and none
+    overlapping another of the same subnet."""
+    nets = []
+    for field, label, cidr in _subnet_ranges(body):
+        net = _subnet_net(field, cidr)
+        for other_label, other in nets:
+            if net.overlaps(other):
+                raise compute_error(400, "Invalid IPCidrRange: %s conflicts with %s (%s) of this subnetwork." % (
+                    cidr, other, other_label))
+        nets.append((label, net))
+    return nets
+
+
+def _check_fingerprint(resource, body):
+    """compute.v1.json Subnetwork.fingerprint: "An up-to-date fingerprint must
+    be provided in order to update the Subnetwork, otherwise the request will
+    fail with error 412 conditionNotMet". GCP's texts: a missing one is
+    "Required field 'resource.fingerprint' not specified"
+    (github.com/hashicorp/terraform-provider-google/issues/1469), a stale one
+    "Invalid fingerprint." (one of the 412 texts terraform-provider-google
+    retries on, FINGERPRINT_FAIL_ERRORS)."""
+    _require("resource.fingerprint", body.get("fingerprint"))
+    if body["fingerprint"] != resource["fingerprint"]:
+        raise compute_error(412, "Invalid fingerprint.", "conditionNotMet")
+
+
+def _fingerprint():
+    return base64.b64encode(secrets.token_bytes(8)).decode()
+
+
 class Cloud:
     """State of one fake GCP project, and its REST handlers."""
 
@@ -371,17 +563,14 @@ class Cloud:
                              "items": [copy.deepcopy(item) for item in items.values()],
                              "selfLink": "%s%s/%s" % (COMPUTE, scope, collection)}
             if method == "POST":
-                violations = self.compute_doc.validate(handlers[kind], body if body is not None else {},
-                                                       "%s_resource" % handlers[kind].lower())
-                if violations:
-                    raise _bad_request(violations, True)
-                name = (body or {}).get("name", "")
+                body = self._compute_body(kind, handlers[kind], body, "insert")
+                name = body["name"]
                 if not NAME_RE.match(name or ""):
                     raise compute_error(400, "Invalid value for field 'resource.name': '%s'. Must be a match of regex "
                                              "'(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'" % name)
                 if name in items:
                     raise compute_error(409, "The resource '%s' already exists" % path_of(name))
-                resource = getattr(self, "_new_" + kind)(collection, scope_link, copy.deepcopy(body))
+                resource = getattr(self, "_new_" + kind)(collection, scope_link, body)
                 resource.setdefault("kind", "compute#%s" % {"addresses": "address"}.get(kind, kind[:-1]))
                 resource["id"] = str(next(self.ids))
                 resource["creationTimestamp"] = _compute_time()
@@ -409,14 +598,27 @@ class Cloud:
             self._changed()
             return 200, self._operation("compute", "delete", resource["selfLink"], scope_link)
         if method in ("PATCH", "PUT"):
-            violations = self.compute_doc.validate(handlers[kind], body if body is not None else {},
-                                                   "%s_resource" % handlers[kind].lower())
-            if violations:
-                raise _bad_request(violations, True)
-            getattr(self, "_patch_" + kind, self._patch_generic)(resource, copy.deepcopy(body or {}), method == "PUT")
+            body = self._compute_body(kind, handlers[kind], body, "patch" if method == "PATCH" else "update")
+            _check_immutable(kind, resource, body)
+            body = {key: value for key, value in body.items() if key not in _IMMUTABLE.get(kind, ())}
+            getattr(self, "_patch_" + kind, self._patch_generic)(resource, body, method == "PUT")
             self._changed()
             return 200, self._operation("compute", "patch" if method == "PATCH" else "update", resource["selfLink"], scope_link)
         raise compute_error(405, "Method not allowed")
+
+    def _compute_body(self, kind, ref, body, verb):
+        """A copy of a compute write's body, once it passed the schema and
+        carries the fields compute.<kind>.<verb> requires."""
+        body = copy.deepcopy(body) if body is not None else {}
+        violations = self.compute_doc.validate(ref, body, "%s_resource" % ref.lower())
+        if violations:
+            raise _bad_request(violations, True)
+        required = self.compute_doc.required(ref, "compute.%s.%s" % (kind, verb))
+        if verb == "insert":
+            required += [field for field in _ALSO_REQUIRED_ON_INSERT.get(kind, ()) if field not in required]
+        for field in required:
+            _require("resource.%s" % field, body.get(field))
+        return body
 
     def _region(self, region):
         return {"kind": "compute#region", "id": str(1000 + sorted(REGIONS).index(region)), "name": region,
@@ -475,6 +677,7 @@ class Cloud:
 
     def _new_networks(self, collection, scope_link, body):
         del collection, scope_link
+        _check_mtu(body)
         body.setdefault("routingConfig", {"routingMode": "REGIONAL"})
         body.setdefault("mtu", 1460)
         body["networkFirewallPolicyEnforcementOrder"] = "AFTER_CLASSIC_FIREWALL"
@@ -484,6 +687,10 @@ class Cloud:
         body["subnetworks"] = []
         return body
 
+    def _patch_networks(self, resource, body, replace):
+        _check_mtu(body)
+        self._patch_generic(resource, body, replace)
+
     def _new_subnetworks(self, collection, scope_link, body):
         region = collection.split("/")[1]
         if body.get("region") and _last(body["region"]) != region:
@@ -491,40 +698,43 @@ class Cloud:
         network = self._ref(body.get("network"), "global/networks", "resource.network")
         if network.get("x_legacy"):
             raise compute_error(400, "Invalid resource usage: 'Subnetworks cannot be created in legacy networks.'", "invalidResourceUsage")
-        ranges = [("primary", body.get("ipCidrRange"))] + [
-            (item.get("rangeName"), item.get("ipCidrRange")) for item in body.get("secondaryIpRanges", [])]
-        nets = []
-        for label, cidr in ranges:
-            net = _net(cidr)
-            if net is None or net.version != 4 or net.prefixlen > 29 or net.prefixlen < 8:
-                raise compute_error(400, "Invalid value for field 'resource.ipCidrRange': '%s'. Invalid IPCidrRange: %s." % (cidr, cidr))
-            for other_label, other in nets:
-                if net.overlaps(other):
-                    raise compute_error(400, "Invalid IPCidrRange: %s conflicts with %s (%s) of this subnetwork." % (cidr, other, other_label))
-            nets.append((label, net))
-        for sub_collection, subs in self.compute.items():
-            if not sub_collection.endswith("/subnetworks"):
-                continue
-            for sub in subs.values():
-                if sub["network"] != network["selfLink"]:
-                    continue
-                for item in [sub["ipCidrRange"]] + [r["ipCidrRange"] for r in sub.get("secondaryIpRanges", [])]:
-                    for label, net in nets:
-                        if net.overlaps(_net(item)):
-                            raise compute_error(400, "Invalid IPCidrRange: %s conflicts with existing subnetwork '%s' in region '%s'." % (
-                                net, sub["name"], _last(sub["region"])))
+        nets = _subnet_nets(body)
+        self._check_network_overlaps(network["selfLink"], nets)
         body["network"] = network["selfLink"]
         body["region"] = "%sprojects/%s/regions/%s" % (COMPUTE, self.project, region)
         body["gatewayAddress"] = str(nets[0][1].network_address + 1)
         body.setdefault("privateIpGoogleAccess", False)
         body.setdefault("secondaryIpRanges", [])
-        body["fingerprint"] = base64.b64encode(secrets.token_bytes(8)).decode()
+        body["fingerprint"] = _fingerprint()
         body["stackType"] = "IPV4_ONLY"
         body["purpose"] = "PRIVATE"
         network["subnetworks"].append("%sprojects/%s/%s/%s" % (COMPUTE, self.project, collection, body["name"]))
         if not body["secondaryIpRanges"]:
             del body["secondaryIpRanges"]
         return body
+
+    def _check_network_overlaps(self, network_link, nets, skip=None):
+        """No range of ``nets`` may overlap a range of another subnet of the
+        network (``skip``: the selfLink of the subnet being changed)."""
+        for sub_collection, subs in self.compute.items():
+            if not sub_collection.endswith("/subnetworks"):
+                continue
+            for sub in subs.values():
+                if sub["network"] != network_link or sub["selfLink"] == skip:
+                    continue
+                for item in [sub["ipCidrRange"]] + [r["ipCidrRange"] for r in sub.get("secondaryIpRanges", [])]:
+                    for _label, net in nets:
+                        if net.overlaps(_net(item)):
+                            raise compute_error(400, "Invalid IPCidrRange: %s conflicts with existing subnetwork '%s' in region '%s'." % (
+                                net, sub["name"], _last(sub["region"])))
+
+    def _patch_subnetworks(self, resource, body, replace):
+        _check_fingerprint(resource, body)
+        if "secondaryIpRanges" in body:
+            nets = _subnet_nets(dict(body, ipCidrRange=resource["ipCidrRange"]))
+            self._check_network_overlaps(resource["network"], nets, skip=resource["selfLink"])
+        self._patch_generic(resource, body, replace)
+        resource["fingerprint"] = _fingerprint()
 
     def _new_routers(self, collection, scope_link, body):
         del scope_link
@@ -543,8 +753,6 @@ class Cloud:
         region = _last(resource["region"])
         if "nats" in body:
             self._check_nats(region, body["nats"])
-        if "network" in body and self._ref(body["network"], "global/networks", "resource.network")["selfLink"] != resource["network"]:
-            raise compute_error(400, "Invalid value for field 'resource.network': '%s'. Changing the network of a router is not supported." % body["network"])
         self._patch_generic(resource, body, replace)
 
     def _check_nats(self, region, nats):
@@ -582,8 +790,7 @@ class Cloud:
         del collection, scope_link
         network = self._ref(body.get("network", "global/networks/default"), "global/networks", "resource.network")
         body["network"] = network["selfLink"]
-        if not body.get("allowed") and not body.get("denied"):
-            raise compute_error(400, "Invalid value for field 'resource': ''. A firewall rule must have allowed or denied rules.")
+        _check_firewall(body)
         body.setdefault("direction", "INGRESS")
         body.setdefault("priority", 1000)
         body.setdefault("disabled", False)
@@ -597,6 +804,13 @@ class Cloud:
         if body["direction"] == "EGRESS" and not body.get("destinationRanges"):
             body["destinationRanges"] = ["0.0.0.0/0"]
         return body
+
+    def _patch_firewalls(self, resource, body, replace):
+        # firewalls.patch uses "JSON merge patch format and processing rules"
+        # (compute.v1.json): the rule it leaves must be a valid one.
+        merged = {key: value for key, value in dict(resource, **body).items() if value is not None}
+        _check_firewall(merged)
+        self._patch_generic(resource, body, replace)
 
     def _new_addresses(self, collection, scope_link, body):
         del scope_link

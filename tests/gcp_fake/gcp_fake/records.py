@@ -17,12 +17,24 @@ def fake_dir():
     return pathlib.Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "gcp-fake"
 
 
+class MissingRecord(FileNotFoundError):
+    """A file the fake should have left is not there: the fake did not run
+    (or not in this directory), so nothing can be concluded from it."""
+
+
+def _read(directory, name, written_by):
+    path = pathlib.Path(directory or fake_dir()) / name
+    if not path.is_file():
+        raise MissingRecord("%s is missing: %s. Without it nothing can be checked: did the GCP fake run, "
+                            "with this directory?" % (path, written_by))
+    return path.read_text()
+
+
 def requests(directory=None):
-    """Every logged request, oldest first."""
-    path = pathlib.Path(directory or fake_dir()) / "requests.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """Every logged request, oldest first (MissingRecord without a log:
+    a missing log is not an empty one)."""
+    text = _read(directory, "requests.jsonl", "the fake appends every request it serves to it")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def api_writes(entries):
@@ -34,16 +46,15 @@ def api_writes(entries):
 
 def state(directory=None):
     """The fake's state (state.json)."""
-    return json.loads((pathlib.Path(directory or fake_dir()) / "state.json").read_text())
+    return json.loads(_read(directory, "state.json", "the fake writes it when it starts and after each change"))
 
 
 def runs(directory=None):
-    """Converge runs from runs.log: (label, start, end) with epoch seconds."""
-    path = pathlib.Path(directory or fake_dir()) / "runs.log"
-    if not path.exists():
-        return []
+    """Converge runs from runs.log: (label, start, end) with epoch seconds
+    (MissingRecord without the file)."""
+    text = _read(directory, "runs.log", "each converge appends its times to it (tests/gcp_fake/molecule/timing.yml)")
     out = []
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         label, start, end = line.split()
         out.append((label, float(start), float(end)))
     return out

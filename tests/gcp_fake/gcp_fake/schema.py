@@ -33,8 +33,9 @@ _INT_RE = re.compile(r"^-?[0-9]+$")
 
 
 def snake(name):
-    """camelCase -> snake_case, as Google names fields in its error messages."""
-    return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), name)
+    """camelCase -> snake_case, as Google names fields in its error messages
+    (a leading capital is lowered, not prefixed: IPProtocol -> i_p_protocol)."""
+    return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), name[:1].lower() + name[1:])
 
 
 class Discovery:
@@ -57,25 +58,31 @@ class Discovery:
         self._message(ref, body, root, violations)
         return violations
 
-    # A message (an object with declared properties).
+    def required(self, ref, method_id):
+        """Fields of schema ``ref`` the document marks required for
+        ``method_id`` (``annotations.required``, e.g. Firewall.name for
+        "compute.firewalls.insert")."""
+        return [name for name, spec in self.schemas[ref].get("properties", {}).items()
+                if method_id in spec.get("annotations", {}).get("required", ())]
+
+    # A message named in the document's schemas.
     def _message(self, ref, value, path, out):
-        schema = self.schemas[ref]
         if not isinstance(value, dict):
-            out.append(self._invalid(path, "type.googleapis.com/%s.%s" % (self.package, ref), value))
+            out.append(self._invalid(path, self._type_url(ref), value))
             return
-        props = schema.get("properties", {})
+        self._fields(self.schemas[ref].get("properties", {}), value, path, out, ref)
+
+    # The fields of a message, named or defined in place (an inline object:
+    # Firewall.allowed[], Bucket.website, Bucket.iamConfiguration, ...).
+    def _fields(self, props, value, path, out, owner):
         by_snake = {snake(key): key for key in props}
         for key, item in value.items():
             name = key if key in props else by_snake.get(key)
             if name is None:
-                where = " at '%s'" % path if path else ""
-                out.append({
-                    "field": path,
-                    "description": 'Invalid JSON payload received. Unknown name "%s"%s: Cannot find field.' % (key, where),
-                })
+                out.append(_unknown(key, path))
                 continue
             child = "%s.%s" % (path, snake(name)) if path else snake(name)
-            self._value(props[name], item, child, out, "%s.%s" % (ref, name[0].upper() + name[1:]))
+            self._value(props[name], item, child, out, "%s.%s" % (owner, name[0].upper() + name[1:]))
 
     def _value(self, spec, value, path, out, owner):
         if value is None:
@@ -85,34 +92,53 @@ class Discovery:
             return
         kind = spec.get("type")
         if kind == "array":
-            if not isinstance(value, list):
-                out.append(self._invalid(path, "TYPE_MESSAGE", value))
-                return
-            for index, item in enumerate(value):
-                self._value(spec["items"], item, "%s[%d]" % (path, index), out, owner)
+            self._array(spec, value, path, out, owner)
+        elif kind == "object":
+            self._object(spec, value, path, out, owner)
+        elif kind != "any":
+            self._scalar(spec, value, path, out, owner)
+
+    def _array(self, spec, value, path, out, owner):
+        if not isinstance(value, list):
+            out.append(self._invalid(path, "TYPE_MESSAGE", value))
             return
-        if kind == "object":
-            if not isinstance(value, dict):
-                out.append(self._invalid(path, "TYPE_MESSAGE", value))
-                return
-            if "additionalProperties" in spec:
-                for key, item in value.items():
-                    self._value(spec["additionalProperties"], item, "%s[%s]" % (path, key), out, owner)
-            return
-        if kind == "any":
-            return
+        for index, item in enumerate(value):
+            self._value(spec["items"], item, "%s[%d]" % (path, index), out, owner)
+
+    def _object(self, spec, value, path, out, owner):
+        """An inline message (its own "properties"), a map
+        ("additionalProperties") or a free-form object."""
+        if not isinstance(value, dict):
+            proto = self._type_url(owner) if "properties" in spec else "TYPE_MESSAGE"
+            out.append(self._invalid(path, proto, value))
+        elif "properties" in spec:
+            self._fields(spec["properties"], value, path, out, owner)
+        elif "additionalProperties" in spec:
+            for key, item in value.items():
+                self._value(spec["additionalProperties"], item, "%s[%s]" % (path, key), out, owner)
+
+    def _scalar(self, spec, value, path, out, owner):
         if "enum" in spec:
             if not (isinstance(value, str) and value in spec["enum"]):
-                out.append(self._invalid(path, "type.googleapis.com/%s.%s" % (self.package, owner), value))
+                out.append(self._invalid(path, self._type_url(owner), value))
             return
-        fmt = spec.get("format")
+        kind, fmt = spec.get("type"), spec.get("format")
         proto = _PROTO_TYPES.get((kind, fmt), _PROTO_TYPES.get((kind, None), "TYPE_STRING"))
         if not _scalar_ok(kind, fmt, value):
             out.append(self._invalid(path, proto, value))
 
+    def _type_url(self, name):
+        return "type.googleapis.com/%s.%s" % (self.package, name)
+
     @staticmethod
     def _invalid(path, proto, value):
         return {"field": path, "description": "Invalid value at '%s' (%s), %s" % (path, proto, json.dumps(value))}
+
+
+def _unknown(key, path):
+    where = " at '%s'" % path if path else ""
+    return {"field": path,
+            "description": 'Invalid JSON payload received. Unknown name "%s"%s: Cannot find field.' % (key, where)}
 
 
 def _scalar_ok(kind, fmt, value):
