@@ -7,12 +7,26 @@
 # Ledger rules, and what the signer-side roles install anyway (so converge
 # under arm64 emulation does not spend minutes in apt).
 BAKERY_IMAGE_PACKAGES="python3,python3-apt,python3-cryptography,python3-cffi-backend,systemd,systemd-sysv,udev,dbus,iproute2,iputils-ping,procps,ca-certificates,curl,nftables,openssh-server,openssh-client,autossh,chrony,unattended-upgrades,sudo"
+# What the native-image scenarios' prepare installs (their fixtures: umockdev
+# for the ledger scenario's synthetic devices, haproxy for the HA lab's
+# forwarder), baked in once instead of apt-installed on every run. The arm64
+# image does without: its debootstrap second stage runs under qemu.
 BAKERY_IMAGE_MIRROR="${BAKERY_IMAGE_MIRROR:-http://deb.debian.org/debian}"
+# Bump when build_base_image changes what it makes (the tag carries a hash
+# of this, the architecture and its package list: editing a comment here
+# rebuilds nothing).
+BAKERY_IMAGE_RECIPE=2
+
+image_packages() {
+  case "$1" in
+    amd64) printf '%s,umockdev,haproxy' "$BAKERY_IMAGE_PACKAGES" ;;
+    *) printf '%s' "$BAKERY_IMAGE_PACKAGES" ;;
+  esac
+}
 
 image_tag() {
-  local recipe
-  recipe="$(printf '%s|%s' "$BAKERY_IMAGE_PACKAGES" "$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-64)")"
-  printf 'tezos-bakery/debian-bookworm-systemd:%s-%s' "$1" "$(printf '%s' "$recipe" | sha256sum | cut -c1-10)"
+  printf 'tezos-bakery/debian-bookworm-systemd:%s-%s' "$1" \
+    "$(printf '%s|%s|%s' "$BAKERY_IMAGE_RECIPE" "$1" "$(image_packages "$1")" | sha256sum | cut -c1-10)"
 }
 
 # build_base_image ARCH: debootstrap + docker import, skipped when present.
@@ -29,7 +43,7 @@ build_base_image() {
   dir="$(mktemp -d "${TMPDIR:-/tmp}/bakery-rootfs-$arch.XXXXXX")"
   log "building base image $tag (debootstrap, $arch)"
   as_root debootstrap --arch="$arch" --variant=minbase \
-    --include="$BAKERY_IMAGE_PACKAGES" bookworm "$dir" "$BAKERY_IMAGE_MIRROR" \
+    --include="$(image_packages "$arch")" bookworm "$dir" "$BAKERY_IMAGE_MIRROR" \
     >"$dir.log" 2>&1 || { tail -20 "$dir.log" >&2; die "debootstrap $arch failed"; }
   # A container has no console to getty on and no hardware clock to sync.
   as_root chroot "$dir" /bin/sh -c 'systemctl mask getty@tty1.service systemd-timesyncd.service console-getty.service >/dev/null 2>&1; rm -f /etc/ssh/ssh_host_*; apt-get clean' || true

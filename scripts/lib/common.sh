@@ -40,27 +40,33 @@ find_python312() {
 
 # cached_venv REQUIREMENTS NAME: the venv $BAKERY_CACHE/NAME-<sha256 of the
 # requirements file>, built with Python 3.12 unless a complete one is
-# there; its path is left in CACHED_VENV.
+# there; its path is left in CACHED_VENV. The venv is marked complete only
+# when every step succeeded: a failed build returns non-zero and is rebuilt
+# from scratch next time, never reused.
 cached_venv() {
   local req="$1" name="$2" py
   CACHED_VENV="$BAKERY_CACHE/$name-$(sha256sum "$req" | cut -c1-12)"
   [ -f "$CACHED_VENV/.complete" ] && return 0
   py="$(find_python312)" || {
     apt_ensure python3.12 python3.12-venv 2>/dev/null || true
-    py="$(find_python312)" || die "Python 3.12 is needed (pyenv ${BAKERY_PYTHON_VERSION} or python3.12)"
+    py="$(find_python312)" || { log "Python 3.12 is needed (pyenv ${BAKERY_PYTHON_VERSION} or python3.12)"; return 1; }
   }
   log "creating $name $CACHED_VENV with $py"
   rm -rf "$CACHED_VENV"
-  mkdir -p "$BAKERY_CACHE"
-  "$py" -m venv "$CACHED_VENV"
-  "$CACHED_VENV/bin/pip" install -q --upgrade pip
-  "$CACHED_VENV/bin/pip" install -q -r "$req"
+  mkdir -p "$BAKERY_CACHE" || return 1
+  if ! { "$py" -m venv "$CACHED_VENV" \
+      && "$CACHED_VENV/bin/pip" install -q --upgrade pip \
+      && "$CACHED_VENV/bin/pip" install -q -r "$req"; }; then
+    log "building $name failed: $CACHED_VENV removed"
+    rm -rf "$CACHED_VENV"
+    return 1
+  fi
   touch "$CACHED_VENV/.complete"
 }
 
 # ensure_venv: build (once per requirements hash) and activate the venv.
 ensure_venv() {
-  cached_venv "$BAKERY_ROOT/requirements/test.txt" venv
+  cached_venv "$BAKERY_ROOT/requirements/test.txt" venv || return 1
   BAKERY_VENV="$CACHED_VENV"
   # shellcheck disable=SC1091
   . "$BAKERY_VENV/bin/activate"
@@ -70,7 +76,7 @@ ensure_venv() {
 # ensure_scan_venv: build (once per requirements/scan.txt hash) the separate
 # venv that holds checkov; exports BAKERY_SCAN_VENV (not activated).
 ensure_scan_venv() {
-  cached_venv "$BAKERY_ROOT/requirements/scan.txt" scan-venv
+  cached_venv "$BAKERY_ROOT/requirements/scan.txt" scan-venv || return 1
   BAKERY_SCAN_VENV="$CACHED_VENV"
   export BAKERY_SCAN_VENV
 }

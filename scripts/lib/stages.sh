@@ -30,6 +30,13 @@ stage_ansible_lint() {
   ansible-lint --profile production --offline
 }
 
+# What CI runs: the GitHub workflow (.github/workflows, shellcheck on its
+# run: steps) and the harness scripts it calls.
+stage_actionlint() {
+  actionlint -no-color -shellcheck shellcheck || return 1
+  shellcheck scripts/test scripts/deploy scripts/ha-lab scripts/lib/*.sh .ci/run
+}
+
 stage_specs() {
   python scripts/check-role-specs.py
 }
@@ -69,64 +76,61 @@ stage_unit() {
 }
 
 # One molecule scenario, logged to tests/output/molecule-<role>-<scenario>.log,
-# with its summary line. Returns the scenario's status.
+# with its summary line (also appended to $BAKERY_OUT/molecule-summary.txt
+# for the suite's summary). Returns the scenario's status. Each scenario has
+# its own containers and network (tests/molecule/docker), so different
+# scenarios run side by side; the same scenario started twice on this
+# machine (two checkouts) waits for the other under its own lock.
 run_molecule_scenario() {
-  local role="$1" scenario="$2" log start
+  local role="$1" scenario="$2" log start line rc=0
   log="$BAKERY_OUT/molecule-$role-$scenario.log"
   start=$(date +%s)
-  if (cd "roles/$role" && molecule test -s "$scenario") >"$log" 2>&1; then
-    printf '  molecule %-16s %-10s PASS %4ss\n' "$role" "$scenario" "$(( $(date +%s) - start ))"
-  else
-    printf '  molecule %-16s %-10s FAIL %4ss (log: %s)\n' "$role" "$scenario" "$(( $(date +%s) - start ))" "$log"
-    tail -60 "$log"
-    return 1
-  fi
+  ( flock 9 && cd "roles/$role" && molecule test -s "$scenario" ) >"$log" 2>&1 \
+    9>"/tmp/bakery-molecule-$role-$scenario.lock" || rc=1
+  line="$(printf '  molecule %-16s %-10s %s %4ss' "$role" "$scenario" "$( [ "$rc" -eq 0 ] && echo PASS || echo FAIL)" \
+    "$(( $(date +%s) - start ))")"
+  printf '%s\n' "$line" | tee -a "$BAKERY_OUT/molecule-summary.txt"
+  if [ "$rc" -ne 0 ]; then printf '    (log: %s)\n' "$log"; tail -60 "$log"; fi
+  return "$rc"
 }
 
-# run_docker_scenario ROLE SCENARIO: run_molecule_scenario under the
-# machine-wide lock: docker scenarios share container names (pi1, pi2,
-# forwarder) and the bakery-molecule network, so only one runs at a time,
-# whoever starts it (scripts/test, scripts/ha-lab).
-BAKERY_MOLECULE_LOCK="${BAKERY_MOLECULE_LOCK:-/tmp/bakery-molecule.lock}"
-run_docker_scenario() {
-  (
-    flock 9
-    run_molecule_scenario "$@"
-  ) 9>"$BAKERY_MOLECULE_LOCK"
-}
-
-# Every role's molecule scenarios. Two lanes: the docker scenarios one after
-# the other (they share container names and the bakery-molecule network,
-# and the arm64 ones keep both cores busy under qemu), and beside them the
-# controller-only scenarios (driver `default`: render-only Kubernetes roles,
-# the GCP fake), which need no container.
-stage_molecule() {
-  local roles=() role scenario_dir scenario rc=0 lane_pid
-  local docker_lane=() local_lane=()
-  if [ -n "${MOLECULE_ROLES:-}" ]; then read -r -a roles <<<"$MOLECULE_ROLES"
-  else for role in roles/*/; do roles+=("$(basename "$role")"); done; fi
-  for role in "${roles[@]}"; do
-    for scenario_dir in roles/"$role"/molecule/*/; do
-      [ -f "$scenario_dir/molecule.yml" ] || continue
-      scenario="$(basename "$scenario_dir")"
-      if python - "$scenario_dir/molecule.yml" <<'PY'
-import sys, yaml
-with open(sys.argv[1]) as stream:
-    config = yaml.safe_load(stream) or {}
-sys.exit(0 if (config.get("driver") or {}).get("name") == "default" else 1)
-PY
-      then local_lane+=("$role/$scenario")
-      else docker_lane+=("$role/$scenario"); fi
-    done
+# run_pool MAX ROLE/SCENARIO...: the scenarios, at most MAX at a time, in
+# the order given; non-zero when any failed.
+run_pool() {
+  local max="$1" rc=0 entry
+  shift
+  for entry in "$@"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$max" ]; do wait -n || rc=1; done
+    run_molecule_scenario "${entry%%/*}" "${entry#*/}" &
   done
-  (
-    lane_rc=0
-    for entry in "${local_lane[@]}"; do run_molecule_scenario "${entry%%/*}" "${entry#*/}" || lane_rc=1; done
-    exit "$lane_rc"
-  ) &
-  lane_pid=$!
-  for entry in "${docker_lane[@]}"; do run_docker_scenario "${entry%%/*}" "${entry#*/}" || rc=1; done
-  wait "$lane_pid" || rc=1
+  while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || rc=1; done
+  return "$rc"
+}
+
+# The molecule scenarios (every one, or those MOLECULE_ROLES / MOLECULE_SCENARIOS
+# name: an unknown name fails here, naming it; `quick` for the fast lane's).
+# Lanes (scripts/lib/scenarios.py): the arm64 proof under qemu on its own
+# (it keeps one core busy), beside it a pool of BAKERY_MOLECULE_JOBS (2)
+# scenarios at a time: the native-image docker scenarios first, then the
+# controller-only ones (render-only Kubernetes roles, the GCP fake, the fake
+# API server).
+stage_molecule() {
+  local selection lane name scenario rc=0 arm_pid="" quick=()
+  local -a arm64=() pool=() local_lane=()
+  [ "${1:-}" = quick ] && quick=(--quick)
+  selection="$(python scripts/lib/scenarios.py --roles "${MOLECULE_ROLES:-}" \
+    --scenarios "${MOLECULE_SCENARIOS:-}" "${quick[@]}")" || return 1
+  while read -r lane name scenario; do
+    case "$lane" in
+      arm64) arm64+=("$name/$scenario") ;;
+      docker) pool+=("$name/$scenario") ;;
+      *) local_lane+=("$name/$scenario") ;;
+    esac
+  done <<<"$selection"
+  if [ "${#arm64[@]}" -gt 0 ]; then run_pool 1 "${arm64[@]}" & arm_pid=$!; fi
+  # In a subshell: its pool must not count the arm64 lane among its jobs.
+  ( run_pool "${BAKERY_MOLECULE_JOBS:-2}" "${pool[@]}" "${local_lane[@]}" ) || rc=1
+  if [ -n "$arm_pid" ]; then wait "$arm_pid" || rc=1; fi
   return "$rc"
 }
 
