@@ -128,8 +128,10 @@ stage_molecule() {
     esac
   done <<<"$selection"
   if [ "${#arm64[@]}" -gt 0 ]; then run_pool 1 "${arm64[@]}" & arm_pid=$!; fi
-  # In a subshell: its pool must not count the arm64 lane among its jobs.
-  ( run_pool "${BAKERY_MOLECULE_JOBS:-2}" "${pool[@]}" "${local_lane[@]}" ) || rc=1
+  # In a subshell (its pool must not count the arm64 lane among its jobs),
+  # niced: the arm64 lane is the long pole and gets a core first.
+  ( renice -n 5 -p "$BASHPID" >/dev/null
+    run_pool "${BAKERY_MOLECULE_JOBS:-2}" "${pool[@]}" "${local_lane[@]}" ) || rc=1
   if [ -n "$arm_pid" ]; then wait "$arm_pid" || rc=1; fi
   return "$rc"
 }

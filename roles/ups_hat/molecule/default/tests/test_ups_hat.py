@@ -192,9 +192,10 @@ def test_unreadable_battery_is_counted_and_changes_nothing(host):
 
 @pytest.mark.usefixtures("fresh")
 def test_falling_runtime_triggers_the_shutdown_above_the_percent_threshold(host):
-    # 2 % per step of a second or two from 95 %: about a minute left once
-    # the estimate has its 20 s of samples, below the 120 s threshold, while
-    # the charge is still well above the 20 % one.
+    # 2 % per step of a second or two from 95 %: under a minute left once
+    # the estimate has its 10 s of samples (converge.yml: a 30 s window),
+    # below the 60 s threshold, while the charge is still well above the
+    # 20 % one.
     percent = 95
     end = time.monotonic() + 60
     while time.monotonic() < end and not any(a == "poweroff-fixture" for _s, a, _r in actions(host)):
@@ -206,5 +207,5 @@ def test_falling_runtime_triggers_the_shutdown_above_the_percent_threshold(host)
     shutdown = dict(kv.split("=", 1) for kv in log[index(log, "shutdown")][2].split())
     assert shutdown["reason"] == "runtime"
     assert float(shutdown["percent"]) > 30
-    assert float(shutdown["runtime"]) <= 120
+    assert float(shutdown["runtime"]) <= 60
     assert log[index(log, "poweroff-fixture")][2] == "tezos-signer.service=inactive"
