@@ -12,13 +12,22 @@ and discovery (``/version``, ``/api``, ``/apis``, ``/api/v1``,
 ``dryRun=All`` honoured) and ``DELETE``, for the kinds the roles use. Every
 applied object is validated strictly against the OpenAPI schema of the
 served Kubernetes version (kubernetes-validate) and refused with a 422
-Status when invalid, like the real API server would. An object applied
-again unchanged keeps its resourceVersion, so an idempotent client sees no
-change.
+Status when invalid. Then, as the real API server does (k8s_rules.py, each
+rule citing its Kubernetes source): a quantity that does not parse fails
+the conversion (500); the object is stored with the server's defaults and
+allocations (a Service's clusterIP...); its validation (a selector that
+does not select the pod template, a port out of range, a name that is not
+a DNS label...) and, on update, its immutable fields are refused with the
+real 422 Invalid Status (details.causes). An object applied again with the
+same content keeps its resourceVersion, so an idempotent client sees no
+change although the stored object holds defaults.
 
 ``fake_apiserver.py --port P --state FILE --kubeconfig FILE [--version 1.33]``
-writes a kubeconfig pointing at it, then keeps FILE up to date with every
-stored object and a log of the requests (JSON).
+writes a kubeconfig pointing at it, then keeps FILE up to date (JSON):
+``live``, the stored objects as a GET returns them; ``objects``, what the
+client applied to each (its applied configuration, with the live object's
+uid, creationTimestamp, resourceVersion and generation); ``requests``, a log
+of the requests.
 """
 
 import argparse
@@ -26,10 +35,13 @@ import json
 import sys
 import threading
 import uuid
+import os
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
+
+import k8s_rules
 
 # (group, version, plural, kind, namespaced)
 RESOURCES = [
@@ -46,7 +58,10 @@ RESOURCES = [
     ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True),
     ("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True),
     ("storage.k8s.io", "v1", "storageclasses", "StorageClass", False),
+    ("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
+    ("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
 ]
+SERVER_FIELDS = ("uid", "creationTimestamp", "resourceVersion", "generation")
 VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
 
 
@@ -55,22 +70,31 @@ def group_version(group, version):
 
 
 class Store:
-    """The objects, the request log and the state file."""
+    """The live objects, what was applied to each, the request log and the state file."""
 
     def __init__(self, state_path, kube_version):
         self.state_path = state_path
         self.kube_version = kube_version
+        self.minor = int(kube_version.split(".")[1])
         self.objects = {}
+        self.applied = {}
+        self.allocator = k8s_rules.Allocator()
         self.log = []
         self.counter = 0
         self.lock = threading.Lock()
         self.save()
 
     def save(self):
-        state = {"objects": [obj for _key, obj in sorted(self.objects.items())], "requests": self.log}
+        if not self.state_path:
+            return
+        applied = []
+        for key, obj in sorted(self.applied.items()):
+            obj = json.loads(json.dumps(obj))
+            obj["metadata"].update({field: self.objects[key]["metadata"][field] for field in SERVER_FIELDS})
+            applied.append(obj)
+        state = {"objects": applied, "live": [obj for _key, obj in sorted(self.objects.items())], "requests": self.log}
         with open(self.state_path + ".tmp", "w", encoding="utf-8") as handle:
             json.dump(state, handle, indent=1, sort_keys=True)
-        import os  # pylint: disable=import-outside-toplevel
         os.replace(self.state_path + ".tmp", self.state_path)
 
 
@@ -152,33 +176,43 @@ def apply(resource, namespace, name, body, dry_run):
     error = validate(body)
     if error:
         return status(422, "Invalid", '%s "%s" is invalid: %s' % (kind, name, error))
+    error = k8s_rules.decode_error(body)
+    if error:
+        # No API status: ErrorToAPIStatus answers 500 with no reason (see k8s_rules.decode_error).
+        return 500, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": error, "code": 500}
     key = (group, version, resource[2], (namespace + "/" if namespace else "") + name)
     with STORE.lock:
         current = STORE.objects.get(key)
-        desired = json.loads(json.dumps(body))
-        server = {}
+        uid = current["metadata"]["uid"] if current else str(uuid.uuid4())
+        live, errors = k8s_rules.stored_object(body, current, uid, STORE.allocator)
+        errors += k8s_rules.validate(live, current, STORE.minor)
+        if errors:
+            return k8s_rules.status_invalid(group, kind, name, errors, STORE.minor)
         if current:
-            server = {field: current["metadata"][field] for field in ("uid", "creationTimestamp", "resourceVersion", "generation")}
-            unchanged = _strip(current) == _strip(desired)
+            server = {field: current["metadata"][field] for field in SERVER_FIELDS}
+            # The applied configuration is part of the object (metadata.managedFields).
+            unchanged = _strip(current) == _strip(live) and STORE.applied.get(key) == body
         else:
             unchanged = False
-            server = {"uid": str(uuid.uuid4()), "creationTimestamp": "2025-01-01T00:00:00Z", "generation": 0}
-        if not unchanged:
-            STORE.counter += 1
-            server["resourceVersion"] = str(STORE.counter)
-            server["generation"] = server.get("generation", 0) + 1
-        desired["metadata"].update(server)
-        if not dry_run and not unchanged:
-            STORE.objects[key] = desired
+            server = {"uid": uid, "creationTimestamp": "2025-01-01T00:00:00Z", "generation": 0}
+        if unchanged:
+            return 200, current
+        STORE.counter += 1
+        server["resourceVersion"] = str(STORE.counter)
+        server["generation"] = server["generation"] + 1
+        live["metadata"].update(server)
+        if not dry_run:
+            STORE.objects[key] = live
+            STORE.applied[key] = json.loads(json.dumps(body))
             STORE.save()
-        return (200 if current else 201), (current if unchanged else desired)
+        return (200 if current else 201), live
 
 
 def _strip(obj):
-    copy = json.loads(json.dumps(obj))
-    for field in ("uid", "creationTimestamp", "resourceVersion", "generation"):
-        copy.get("metadata", {}).pop(field, None)
-    return copy
+    stripped = json.loads(json.dumps(obj))
+    for field in SERVER_FIELDS:
+        stripped.get("metadata", {}).pop(field, None)
+    return stripped
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -234,6 +268,7 @@ class Handler(BaseHTTPRequestHandler):
         if method == "DELETE":
             with STORE.lock:
                 removed = STORE.objects.pop(key, None)
+                STORE.applied.pop(key, None)
                 STORE.save()
             if removed is None:
                 return status(404, "NotFound", '%s "%s" not found' % (plural, name))
