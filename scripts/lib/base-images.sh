@@ -63,6 +63,53 @@ ensure_base_images() {
   [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || die "qemu-aarch64 binfmt handler is not registered"
   build_base_image amd64 &
   local amd=$!
-  build_base_image arm64
-  wait "$amd"
+  build_base_image arm64 || return 1
+  wait "$amd" || return 1
+  build_lab_image
+}
+
+# The arm64 proof's Pi (roles/tezos_signer/molecule/arm64): the arm64 base
+# with the fixtures its converge needs, set up by
+# tests/molecule/images/arm64-lab.sh in a cached layer (under qemu every
+# Ansible task of a prepare costs seconds, on every run). The tag carries a
+# hash of both base tags and of every fixture file.
+LAB_FIXTURES=(tests/molecule/images/arm64-lab.sh tests/molecule/files/ledger.json
+  tests/molecule/files/ups-hat-test-poweroff roles/lte_failover/molecule/default/files/uplink-lab
+  roles/lte_failover/molecule/default/files/uplink-lab.service roles/lte_failover/molecule/default/files/mmcli)
+
+lab_image_tag() {
+  printf 'tezos-bakery/signer-lab:arm64-%s' "$(
+    { image_tag amd64; image_tag arm64; (cd "$BAKERY_ROOT" && sha256sum "${LAB_FIXTURES[@]}"); } | sha256sum | cut -c1-10)"
+}
+
+build_lab_image() {
+  local tag alias="tezos-bakery/signer-lab:arm64" dir container start
+  tag="$(lab_image_tag)"
+  if docker image inspect "$tag" >/dev/null 2>&1; then
+    docker tag "$tag" "$alias"
+    log "lab image $tag cached"
+    return 0
+  fi
+  start=$(date +%s)
+  dir="$(mktemp -d "${TMPDIR:-/tmp}/bakery-lab.XXXXXX")"
+  (cd "$BAKERY_ROOT" && cp "${LAB_FIXTURES[@]}" "$dir/") || return 1
+  # From the native image: its nft with the libraries and loader it needs
+  # (the Pi runs it through the shim), and the admin's key pair.
+  docker run --rm -v "$dir:/out" "$(image_tag amd64)" sh -c '
+    set -eu
+    mkdir /out/host-nft && cp /usr/sbin/nft /out/host-nft/
+    ldd /usr/sbin/nft | awk "/=>/ {print \$3} /ld-linux/ {print \$1}" | xargs -I{} cp -L {} /out/host-nft/
+    ssh-keygen -q -t ed25519 -N "" -C bakeradmin@lab -f /out/admin' || { rm -rf "$dir"; return 1; }
+  container="$(docker run -d --entrypoint /bin/sleep "$(image_tag arm64)" infinity)" || { rm -rf "$dir"; return 1; }
+  if docker cp "$dir/." "$container:/lab" && docker exec "$container" sh /lab/arm64-lab.sh \
+    && docker commit --change 'CMD ["/lib/systemd/systemd"]' --change 'ENTRYPOINT []' "$container" "$tag" >/dev/null; then
+    docker tag "$tag" "$alias"
+    log "lab image $tag built in $(( $(date +%s) - start )) s"
+  else
+    log "lab image $tag failed"
+    start=""
+  fi
+  docker rm -f "$container" >/dev/null
+  rm -rf "$dir"
+  [ -n "$start" ]
 }
