@@ -40,10 +40,10 @@ PROMETHEUS = Pod("prometheus-0", "monitoring", {"app.kubernetes.io/name": "prome
 ALERTMANAGER = Pod("alertmanager", "monitoring", {"app.kubernetes.io/name": "alertmanager"})
 EXPORTER = Pod("bakery-exporter", "monitoring", {"app.kubernetes.io/name": "bakery-exporter",
                                                  "tezos.bakery/rpc-client": "true"})
-PUBLIC_NODE = Pod("public-node-0", "tezos", {"app.kubernetes.io/name": "octez-node",
-                                             "app.kubernetes.io/component": "public-node"})
-BAKING_NODE = Pod("baking-node-0", "tezos", {"app.kubernetes.io/name": "octez-node",
-                                             "app.kubernetes.io/component": "baking-node"})
+PUBLIC_NODE = Pod("octez-public-node-0", "tezos", {"app.kubernetes.io/name": "octez-node",
+                                                   "app.kubernetes.io/component": "public-node"})
+BAKING_NODE = Pod("octez-baking-node-0", "tezos", {"app.kubernetes.io/name": "octez-node",
+                                                   "app.kubernetes.io/component": "baking-node"})
 FORWARDER = Pod("signer-forwarder", "tezos", {"app.kubernetes.io/name": "signer-forwarder"})
 INTERNET = External("203.0.113.9")
 
@@ -235,4 +235,4 @@ def test_deployment_runs_the_exporter_with_the_settings():
     container = by_kind("Deployment")["bakery-exporter"]["spec"]["template"]["spec"]["containers"][0]
     assert container["command"][:2] == ["python3", "/opt/tezos-bakery/bakery_exporter.py"]
     assert "--delegate=" + PKH in container["command"]
-    assert "--node=http://public-node.tezos.svc.cluster.local:8732" in container["command"]
+    assert "--node=http://octez-public-node.tezos.svc.cluster.local:8732" in container["command"]
