@@ -12,6 +12,7 @@ look-ups ("which Service answers at this address, and which container is
 behind it?").
 """
 
+import glob
 import json
 import os
 import re
@@ -116,14 +117,17 @@ class Site:
 
     def __init__(self, render_dir):
         self.dir = render_dir
-        self.by_role = {role: manifests.all_objects(os.path.join(render_dir, role)) for role in ROLES}
-        self.gke_storage_classes = [doc for path in sorted(os.listdir(os.path.join(render_dir, "gke_cluster")))
-                                    for doc in yaml.safe_load_all(open(os.path.join(render_dir, "gke_cluster", path),
-                                                                       encoding="utf-8")) if doc]
-        self.by_role["gke_cluster"] = self.gke_storage_classes
+        self.by_role = {role: manifests.all_objects(os.path.join(render_dir, role)) for role in ROLES
+                        if role != "gke_cluster"}
+        # gke_cluster writes its StorageClass as storageclass-<name>.yaml.
+        self.by_role["gke_cluster"] = []
+        for path in sorted(glob.glob(os.path.join(render_dir, "gke_cluster", "*.yaml"))):
+            with open(path, encoding="utf-8") as handle:
+                self.by_role["gke_cluster"] += [doc for doc in yaml.safe_load_all(handle) if doc]
         self.objects = [obj for objects in self.by_role.values() for obj in objects]
-        self.signer_names = list(yaml.safe_load(open(INVENTORY, encoding="utf-8"))
-                                 ["all"]["children"]["signers"]["hosts"])
+        # The signers group, in the inventory's order (the order of preference).
+        with open(INVENTORY, encoding="utf-8") as handle:
+            self.signer_names = list(yaml.safe_load(handle)["all"]["children"]["signers"]["hosts"])
         self.signers = {}
         for name in self.signer_names:
             with open(os.path.join(render_dir, "signers", name + ".json"), encoding="utf-8") as handle:
