@@ -86,7 +86,7 @@ def test_the_health_endpoint_says_ready_through_the_tunnel(forwarder):
     assert status == 200, body
 
 
-@pytest.mark.parametrize("port, metric", [(19101, "ups_hat_"), (19102, "lte_failover_")])
+@pytest.mark.parametrize("port, metric", [(19101, "ups_battery_percent"), (19102, "lte_failover_active_uplink")])
 def test_ups_and_lte_metrics_ride_the_tunnel(forwarder, port, metric):
     status, body = through_tunnel(forwarder, port, "/metrics")
     assert status == 200, body
