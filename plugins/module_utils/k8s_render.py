@@ -67,7 +67,9 @@ def render(dest, files, mode="0644", check_mode=False):
     written = []
     for name in sorted(files):
         path = os.path.join(dest, name)
-        data = files[name].encode("utf-8")
+        # A template that renders nothing (a feature switched off) is an
+        # empty file, as the template module would write it.
+        data = (files[name] or "").encode("utf-8")
         same = _current(path) == data and (os.stat(path).st_mode & 0o7777) == file_mode
         if same:
             continue

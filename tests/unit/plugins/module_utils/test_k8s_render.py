@@ -40,6 +40,12 @@ def test_rewrites_only_what_differs(tmp_path):
     assert sorted(os.listdir(dest)) == sorted(FILES)
 
 
+def test_a_template_that_renders_nothing_is_an_empty_file(tmp_path):
+    render(str(tmp_path), {"30-secret-hot-key.yml": None, "31-secret-other.yml": ""})
+    assert (tmp_path / "30-secret-hot-key.yml").read_text() == ""
+    assert (tmp_path / "31-secret-other.yml").read_text() == ""
+
+
 def test_check_mode_writes_nothing(tmp_path):
     dest = str(tmp_path / "never")
     result = render(dest, FILES, check_mode=True)
