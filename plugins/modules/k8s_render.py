@@ -42,16 +42,18 @@ options:
     type: str
     default: "0644"
 
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+
 attributes:
   check_mode:
     support: full
+    details: In check mode nothing is written; RV(written) lists what would be.
   diff_mode:
     support: none
   platform:
     platforms: posix
-
-notes:
-  - This is an action plugin: it runs on the controller and never connects to the target host.
+    details: Runs on the controller (an action plugin), never on the target host.
 """
 
 EXAMPLES = r"""

@@ -79,7 +79,8 @@ LAB_FIXTURES=(tests/molecule/images/arm64-lab.sh tests/molecule/files/ledger.jso
 
 lab_image_tag() {
   printf 'tezos-bakery/signer-lab:arm64-%s' "$(
-    { image_tag amd64; image_tag arm64; (cd "$BAKERY_ROOT" && sha256sum "${LAB_FIXTURES[@]}"); } | sha256sum | cut -c1-10)"
+    { image_tag amd64; image_tag arm64; declare -f build_lab_image
+      (cd "$BAKERY_ROOT" && sha256sum "${LAB_FIXTURES[@]}"); } | sha256sum | cut -c1-10)"
 }
 
 build_lab_image() {
@@ -100,9 +101,9 @@ build_lab_image() {
     mkdir /out/host-nft && cp /usr/sbin/nft /out/host-nft/
     ldd /usr/sbin/nft | awk "/=>/ {print \$3} /ld-linux/ {print \$1}" | xargs -I{} cp -L {} /out/host-nft/
     ssh-keygen -q -t ed25519 -N "" -C bakeradmin@lab -f /out/admin' || { rm -rf "$dir"; return 1; }
-  container="$(docker run -d --entrypoint /bin/sleep "$(image_tag arm64)" infinity)" || { rm -rf "$dir"; return 1; }
+  container="$(docker run -d "$(image_tag arm64)" /bin/sleep infinity)" || { rm -rf "$dir"; return 1; }
   if docker cp "$dir/." "$container:/lab" && docker exec "$container" sh /lab/arm64-lab.sh \
-    && docker commit --change 'CMD ["/lib/systemd/systemd"]' --change 'ENTRYPOINT []' "$container" "$tag" >/dev/null; then
+    && docker commit --change 'CMD ["/lib/systemd/systemd"]' "$container" "$tag" >/dev/null; then
     docker tag "$tag" "$alias"
     log "lab image $tag built in $(( $(date +%s) - start )) s"
   else

@@ -1,11 +1,10 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, Tezos bakery maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The molecule scenarios of the collection and the lane each runs in.
 
-    scenarios.py [--roles "ROLE ..."] [--scenarios "ROLE/SCENARIO ..."] [--quick]
+    python3 scripts/lib/scenarios.py [--roles "ROLE ..."] [--scenarios "ROLE/SCENARIO ..."] [--quick]
 
 prints one line per selected scenario, ``LANE ROLE SCENARIO``, where LANE is
 

@@ -18,11 +18,23 @@ install -m 0644 /lab/uplink-lab.service /etc/systemd/system/uplink-lab.service
 install -m 0755 /lab/mmcli /usr/local/bin/mmcli
 systemctl enable uplink-lab.service
 install -m 0755 /lab/ups-hat-test-poweroff /usr/local/sbin/ups-hat-test-poweroff
-# /run is a tmpfs in the containers: systemd-tmpfiles writes the battery at boot.
-cat > /etc/tmpfiles.d/ups-hat-sim.conf <<'CONF'
-d /run/ups-hat-sim 0755 root root -
-f /run/ups-hat-sim/battery.json 0644 root root - {"percent": 100, "voltage": 4.15, "on_battery": false}
-CONF
+# /run is a tmpfs in the containers: a boot-time unit writes the battery
+# (systemd-tmpfiles-setup cannot run under qemu here: "Failed to set up
+# credentials"). Full, on mains, as the native scenarios' prepare starts it.
+install -d /usr/local/share/ups-hat-sim
+printf '%s' '{"percent": 100, "voltage": 4.15, "on_battery": false}' > /usr/local/share/ups-hat-sim/battery.json
+cat > /etc/systemd/system/ups-hat-sim.service <<'UNIT'
+[Unit]
+Description=Simulated UPS battery (molecule fixture)
+Before=ups-hat.service
+[Service]
+Type=oneshot
+ExecStartPre=/bin/mkdir -p /run/ups-hat-sim
+ExecStart=/bin/cp /usr/local/share/ups-hat-sim/battery.json /run/ups-hat-sim/battery.json
+[Install]
+WantedBy=multi-user.target
+UNIT
+systemctl enable ups-hat-sim.service
 useradd --create-home --shell /bin/bash bakeradmin
 passwd --lock bakeradmin
 install -d -m 0700 -o bakeradmin -g bakeradmin /home/bakeradmin/.ssh

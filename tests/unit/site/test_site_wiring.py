@@ -305,7 +305,7 @@ def test_exporter_watches_the_baker(site):
 def test_payouts_and_payout_site_are_for_the_baker(site):
     """backerei's tezpay baker and payout_site's --baker -> the key tezos_nodes' baker bakes with."""
     baker = pkh_of_signer_url(site.baker_signer_url)
-    config, _ = site.tezpay
+    config, _signer = site.tezpay
     assert config["baker"] == baker, "tezpay pays for %s; the baker bakes for %s" % (config["baker"], baker)
     job = site.get("CronJob", "payout-site", role="payout_site")
     args = container(job, "pages")["command"]
@@ -326,16 +326,16 @@ def test_payout_key_is_not_a_key_of_the_ledgers(site):
 
 def test_tezpay_rpc_pool_reaches_the_public_nodes_rpc(site):
     """backerei's tezpay rpc_pool -> tezos_nodes' public nodes' RPC."""
-    config, _ = site.tezpay
+    config, _signer = site.tezpay
     for url in config["network"]["rpc_pool"]:
-        workload, item, _ = site.url_backend(url, "tezpay's rpc_pool (backerei)")
+        workload, item, _port = site.url_backend(url, "tezpay's rpc_pool (backerei)")
         assert (workload["metadata"]["name"], item["name"]) == ("octez-public-node", "octez-node"), url
 
 
 def test_tezpay_signer_url_reaches_the_payout_signer(site):
     """backerei's remote_signer.hjson url -> the payout signer Service -> its octez-signer container."""
-    _, signer = site.tezpay
-    workload, item, _ = site.url_backend(signer["url"], "tezpay's remote signer (backerei)")
+    _config, signer = site.tezpay
+    workload, item, _port = site.url_backend(signer["url"], "tezpay's remote signer (backerei)")
     assert (workload["metadata"]["name"], item["name"]) == ("payout-signer", "octez-signer"), signer["url"]
 
 
@@ -542,5 +542,5 @@ def test_render_playbook_runs_the_kubernetes_roles_as_site_yml_does():
 
     kubernetes_roles = ("tezos_nodes", "backerei", "payout_site", "monitoring")
     site_yml = includes(ROOT + "/playbooks/site.yml", kubernetes_roles)
-    assert [name for name, _ in site_yml] == ["tezos.bakery." + role for role in kubernetes_roles]
+    assert [name for name, _vars in site_yml] == ["tezos.bakery." + role for role in kubernetes_roles]
     assert includes(PLAYBOOK, kubernetes_roles) == site_yml
