@@ -29,16 +29,19 @@ image_tag() {
     "$(printf '%s|%s|%s' "$BAKERY_IMAGE_RECIPE" "$1" "$(image_packages "$1")" | sha256sum | cut -c1-10)"
 }
 
+# cached_image TAG ALIAS: when TAG was built before, point ALIAS at it.
+cached_image() {
+  docker image inspect "$1" >/dev/null 2>&1 || return 1
+  docker tag "$1" "$2"
+  log "image $1 cached"
+}
+
 # build_base_image ARCH: debootstrap + docker import, skipped when present.
 build_base_image() {
   local arch="$1" tag alias dir start
   tag="$(image_tag "$arch")"
   alias="tezos-bakery/debian-bookworm-systemd:$arch"
-  if docker image inspect "$tag" >/dev/null 2>&1; then
-    docker tag "$tag" "$alias"
-    log "base image $tag cached"
-    return 0
-  fi
+  cached_image "$tag" "$alias" && return 0
   start=$(date +%s)
   dir="$(mktemp -d "${TMPDIR:-/tmp}/bakery-rootfs-$arch.XXXXXX")"
   log "building base image $tag (debootstrap, $arch)"
@@ -86,11 +89,7 @@ lab_image_tag() {
 build_lab_image() {
   local tag alias="tezos-bakery/signer-lab:arm64" dir container start
   tag="$(lab_image_tag)"
-  if docker image inspect "$tag" >/dev/null 2>&1; then
-    docker tag "$tag" "$alias"
-    log "lab image $tag cached"
-    return 0
-  fi
+  cached_image "$tag" "$alias" && return 0
   start=$(date +%s)
   dir="$(mktemp -d "${TMPDIR:-/tmp}/bakery-lab.XXXXXX")"
   (cd "$BAKERY_ROOT" && cp "${LAB_FIXTURES[@]}" "$dir/") || return 1

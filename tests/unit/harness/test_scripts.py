@@ -59,21 +59,29 @@ def test_an_unknown_stage_fails_naming_it():
     assert "unknown stage: unti" in result.stderr
 
 
+def fake_python(tmp_path, pip_status):
+    """A python3.12 whose `-m venv DIR` makes a venv with a pip that exits
+    ``pip_status`` (1: no network)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    return stub(bin_dir, "python3.12", """\
+        mkdir -p "$3/bin"
+        printf '#!/bin/sh\\necho "pip ran" >&2\\nexit %d\\n' > "$3/bin/pip"
+        chmod +x "$3/bin/pip"
+        """ % pip_status)
+
+
+def venv_script(python, requirements, name):
+    return 'find_python312() { echo %s; }; cached_venv %s %s; echo "rc=$?"; echo "venv=$CACHED_VENV"' % (
+        python, requirements, name)
+
+
 def test_a_failed_venv_build_is_not_marked_complete_nor_reused(tmp_path):
     """pip fails: cached_venv must fail, and leave nothing a later run would
     take for a complete venv."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    python = stub(bin_dir, "python3.12", """\
-        # python3.12 -m venv DIR: a venv whose pip always fails.
-        mkdir -p "$3/bin"
-        printf '#!/bin/sh\\necho "pip: no network" >&2\\nexit 1\\n' > "$3/bin/pip"
-        chmod +x "$3/bin/pip"
-        """)
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("no-such-package==1\n")
-    script = 'find_python312() { echo %s; }; cached_venv %s try; echo "rc=$?"; echo "venv=$CACHED_VENV"' % (
-        python, requirements)
+    script = venv_script(fake_python(tmp_path, 1), requirements, "try")
     first = bash(script, tmp_path)
     assert "rc=1" in first.stdout, first.stdout + first.stderr
     venv = pathlib.Path(first.stdout.split("venv=")[1].strip())
@@ -85,16 +93,9 @@ def test_a_failed_venv_build_is_not_marked_complete_nor_reused(tmp_path):
 
 
 def test_a_good_venv_is_built_once(tmp_path):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    python = stub(bin_dir, "python3.12", """\
-        mkdir -p "$3/bin"
-        printf '#!/bin/sh\\nexit 0\\n' > "$3/bin/pip"
-        chmod +x "$3/bin/pip"
-        """)
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("six\n")
-    script = 'find_python312() { echo %s; }; cached_venv %s ok; echo "rc=$?"' % (python, requirements)
+    script = venv_script(fake_python(tmp_path, 0), requirements, "ok")
     first = bash(script, tmp_path)
     assert "rc=0" in first.stdout and "creating ok" in first.stderr
     second = bash(script, tmp_path)
