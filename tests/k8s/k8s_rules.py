@@ -965,6 +965,7 @@ def _statefulset_update(new, old, minor):
         # first did is not verified here: 1.33 is given the list of the release-1.33 source read.
         mutable.append("revisionHistoryLimit")
         message = message.replace("'updateStrategy', ", "'updateStrategy', 'revisionHistoryLimit', ")
+
     def strip(spec):
         return {k: v for k, v in spec.items() if k not in mutable}
     if strip(new.get("spec") or {}) != strip(old.get("spec") or {}):
@@ -1041,7 +1042,7 @@ def validate(obj, old=None, minor=33):
 
 def image_tag(image):
     """pkg/util/parsers ParseImageName's tag: "latest" when neither tag nor digest is given."""
-    name, _, digest = image.partition("@")
+    name, _at, digest = image.partition("@")
     last = name.rsplit("/", 1)[-1]
     if ":" in last:
         return last.rsplit(":", 1)[1]

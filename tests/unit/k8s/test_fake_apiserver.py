@@ -136,12 +136,14 @@ def deployment(name="dep", **spec):
 
 
 def statefulset(name="sts", **spec):
+    claim = {"metadata": {"name": "data"}, "spec": {
+        "accessModes": ["ReadWriteOnce"], "storageClassName": "tezos-regional",
+        "resources": {"requests": {"storage": "100Gi"}}}}
+    base = {"serviceName": name, "replicas": 2, "podManagementPolicy": "Parallel",
+            "selector": {"matchLabels": dict(LABELS)}, "template": pod_template(),
+            "volumeClaimTemplates": [claim]}
     return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta(name),
-            "spec": without_nones(dict({"serviceName": name, "replicas": 2, "podManagementPolicy": "Parallel",
-                          "selector": {"matchLabels": dict(LABELS)}, "template": pod_template(),
-                          "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
-                              "accessModes": ["ReadWriteOnce"], "storageClassName": "tezos-regional",
-                              "resources": {"requests": {"storage": "100Gi"}}}}]}, **spec))}
+            "spec": without_nones(dict(base, **spec))}
 
 
 def cronjob(name="cron", **job_spec):
@@ -156,9 +158,9 @@ def job(name="job", **spec):
 
 
 def service(name="svc", **spec):
+    ports = [{"name": "rpc", "port": 8732, "targetPort": "rpc"}, {"name": "p2p", "port": 9732}]
     return {"apiVersion": "v1", "kind": "Service", "metadata": meta(name),
-            "spec": dict({"selector": dict(LABELS), "ports": [{"name": "rpc", "port": 8732, "targetPort": "rpc"},
-                                                               {"name": "p2p", "port": 9732}]}, **spec)}
+            "spec": dict({"selector": dict(LABELS), "ports": ports}, **spec)}
 
 
 def pvc(name="claim", storage="10Gi", **spec):

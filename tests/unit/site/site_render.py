@@ -39,7 +39,6 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
 IN_CLUSTER = re.compile(r"^(?P<host>(?:[a-z0-9-]+\.)+svc\.cluster\.local)(?::(?P<port>[0-9]+))?$")
 
 
-
 def pod_template(workload):
     """The pod template of a workload (a CronJob's through its job template)."""
     if workload["kind"] == "CronJob":
@@ -313,4 +312,3 @@ def run_render(render_dir):
         pytest.fail("the site render failed (%s):\n%s" % (shlex.join(command),
                                                           "\n".join((result.stdout + result.stderr).splitlines()[-60:])),
                     pytrace=False)
-

@@ -249,9 +249,9 @@ def test_forwarder_sshd_lets_each_pi_listen_where_haproxy_connects(site):
             "the forwarder's authorized_keys lacks the line signer_tunnel exports for %s" % name
         permitted = re.findall(r'permitlisten="([^"]+)"', mine[0])
         wanted = [(host, port) for backend, servers in haproxy.sections.items() if backend[0] == "backend"
-                  for server_name, host, port, _ in haproxy.servers(backend[1])
+                  for server_name, host, port, _check in haproxy.servers(backend[1])
                   if server_name == name or server_name.startswith(name + "_")]
-        wanted += [(host, check) for server_name, host, _, check in haproxy.servers("signers") if server_name == name]
+        wanted += [(host, check) for server_name, host, _port, check in haproxy.servers("signers") if server_name == name]
         for host, port in wanted:
             covering = [p for p in permitted if p.rsplit(":", 1)[-1] == str(port)
                         and (":" not in p or p.rsplit(":", 1)[0] in ("0.0.0.0", "*", host, "localhost"))]
@@ -267,7 +267,7 @@ def test_pi_tunnels_reach_the_forwarder_sshd(site):
         ports = [p for p in service["spec"]["ports"] if p["port"] == pi["signer_tunnel_forwarder_port"]]
         assert ports, "%s's tunnel connects to port %s; the forwarder's load balancer serves %s" % (
             name, pi["signer_tunnel_forwarder_port"], [p["port"] for p in service["spec"]["ports"]])
-        _, item, container_port = site.backend_of(service, ports[0])
+        _workload, item, container_port = site.backend_of(service, ports[0])
         assert item["name"] == "sshd" and sshd["Port"] == [str(container_port)], (item["name"], sshd["Port"])
         assert sshd["AllowUsers"] == [pi["signer_tunnel_forwarder_user"]], \
             "%s's tunnel logs in as %s; the forwarder's sshd allows %s" % (
@@ -315,7 +315,7 @@ def test_payouts_and_payout_site_are_for_the_baker(site):
 
 def test_payout_key_is_not_a_key_of_the_ledgers(site):
     """backerei's payout wallet (remote_signer.hjson) is none of the Pis' Ledger keys (never pay with the baking key)."""
-    _, signer = site.tezpay
+    _config, signer = site.tezpay
     for name, pi in site.signers.items():
         assert signer["pkh"] not in [key["pkh"] for key in pi["tezos_signer_keys"]], \
             "the payouts are signed with %s, a key of %s's Ledger" % (signer["pkh"], name)

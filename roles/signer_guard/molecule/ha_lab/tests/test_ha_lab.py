@@ -239,8 +239,8 @@ def block_marks(pi):
     """pi's -W block marks. No marks file yet (no block signed) is {}; any
     other failure (no container, no signer state directory) fails the test:
     an empty answer must never stand in for a missing input."""
-    return json.loads(on_host(pi, "sh", "-c", "cd /var/lib/tezos-signer && if [ -e block_high_watermarks ];"
-                                         " then cat block_high_watermarks; else echo '{}'; fi"))
+    script = "cd /var/lib/tezos-signer && if [ -e block_high_watermarks ]; then cat block_high_watermarks; else echo '{}'; fi"
+    return json.loads(on_host(pi, "sh", "-c", script))
 
 
 def test_no_double_signing_after_failover(client):
