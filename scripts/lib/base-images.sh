@@ -65,10 +65,10 @@ ensure_base_images() {
   fi
   [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || die "qemu-aarch64 binfmt handler is not registered"
   build_base_image amd64 &
-  local amd=$!
-  build_base_image arm64 || return 1
-  wait "$amd" || return 1
-  build_lab_image
+  local amd=$! rc=0
+  build_base_image arm64 || rc=1
+  wait "$amd" || rc=1
+  [ "$rc" -eq 0 ] && build_lab_image
 }
 
 # The arm64 proof's Pi (roles/tezos_signer/molecule/arm64): the arm64 base
