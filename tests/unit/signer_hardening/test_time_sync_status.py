@@ -5,6 +5,7 @@ __metaclass__ = type
 """The time-sync check: chronyc's tracking report to a verdict and metrics."""
 
 import json
+import time
 import os
 import stat
 import sys
@@ -122,6 +123,20 @@ def test_main_writes_metrics_and_json(tmp_path, capsys):
     assert summary["synchronized"] is True
     assert summary["tracking"]["stratum"] == 4
     assert metric(output.read_text(), "tezos_bakery_time_synchronized") == 1
+
+
+def test_the_check_time_is_when_chronyd_was_asked(tmp_path):
+    """A slow answer is stamped with the time of the question: a reader that
+    stopped chronyd at T and reads a timestamp after T must never get an
+    answer from before T (the signer_hardening scenario relies on it)."""
+    slow = tmp_path / "slow-chronyc"
+    slow.write_text("#!%s\nimport sys, time\ntime.sleep(1.5)\nsys.stdout.write(%r)\n" % (sys.executable, SYNCED + "\n"))
+    slow.chmod(0o755)
+    output = tmp_path / "time_sync.prom"
+    before = time.time()
+    assert ts.main(["--chronyc", str(slow), "--output", str(output)]) == 0
+    stamped = metric(output.read_text(), "tezos_bakery_time_check_timestamp_seconds")
+    assert before - 0.01 <= stamped < before + 1.0
 
 
 def test_main_when_chronyd_is_down(tmp_path, capsys):

@@ -199,15 +199,21 @@ def read_metrics(host, not_before):
         time.sleep(2)
 
 
+def host_time(host):
+    """The host's clock to the nanosecond: a whole-second reading would
+    take a check that ran just before it, in the same second, for a later
+    one."""
+    return float(host.check_output("date +%s.%N"))
+
+
 def test_time_sync_metrics_follow_chronyd(host):
-    now = float(host.check_output("date +%s"))
-    text = read_metrics(host, now)
+    text = read_metrics(host, host_time(host))
     assert metric(text, "tezos_bakery_time_synchronized") == 1
     assert metric(text, "tezos_bakery_time_chronyd_up") == 1
     assert abs(metric(text, "tezos_bakery_time_offset_seconds")) < 0.1
     host.run_expect([0], "systemctl stop chrony")
     try:
-        text = read_metrics(host, float(host.check_output("date +%s")))
+        text = read_metrics(host, host_time(host))
         assert metric(text, "tezos_bakery_time_chronyd_up") == 0
         assert metric(text, "tezos_bakery_time_synchronized") == 0
     finally:

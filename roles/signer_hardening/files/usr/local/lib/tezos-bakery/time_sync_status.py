@@ -160,9 +160,12 @@ def main(argv=None):
     parser.add_argument("--json", action="store_true", help="print a JSON summary instead of one line")
     args = parser.parse_args(argv)
 
+    # The check's time is when chronyd was asked: a reader that sees a
+    # timestamp after some event knows the answer came after it too.
+    asked = time.time()
     report, synchronized, reason, code = status(run_chronyc(args.chronyc, args.host), args.max_offset)
     if args.output:
-        write_atomically(args.output, render_metrics(report, synchronized, time.time()))
+        write_atomically(args.output, render_metrics(report, synchronized, asked))
     if args.json:
         print(json.dumps({"synchronized": synchronized, "reason": reason, "tracking": report}, sort_keys=True))
     else:
