@@ -6,8 +6,18 @@
 # shellcheck disable=SC2153
 BAKERY_OUT="$BAKERY_ROOT/tests/output"
 
+# setup_venvs: build (once) and activate the test venv, build the scan venv;
+# each build's log is shown when it fails.
+setup_venvs() {
+  ensure_venv >"$BAKERY_OUT/venv.log" 2>&1 || { tail -30 "$BAKERY_OUT/venv.log"; return 1; }
+  # ensure_venv ran in a redirect: activate again in this shell.
+  ensure_venv 2>/dev/null || return 1
+  ensure_scan_venv >"$BAKERY_OUT/scan-venv.log" 2>&1 || { tail -30 "$BAKERY_OUT/scan-venv.log"; return 1; }
+  ensure_scan_venv 2>/dev/null
+}
+
 stage_setup() {
-  local images_pid images_rc=0 versions
+  local images_pid rc=0 versions
   mkdir -p "$BAKERY_OUT"
   ensure_dockerd || return 1
   # Every Debian package first (one apt at a time), then the base images
@@ -16,25 +26,13 @@ stage_setup() {
     debootstrap qemu-user-static binfmt-support || return 1
   ensure_base_images >"$BAKERY_OUT/images.log" 2>&1 &
   images_pid=$!
-  ensure_venv >"$BAKERY_OUT/venv.log" 2>&1 || { tail -30 "$BAKERY_OUT/venv.log"; wait "$images_pid"; return 1; }
-  # ensure_venv ran in a redirect: activate again in this shell.
-  ensure_venv 2>/dev/null || { wait "$images_pid"; return 1; }
-  ensure_scan_venv >"$BAKERY_OUT/scan-venv.log" 2>&1 || { tail -30 "$BAKERY_OUT/scan-venv.log"; wait "$images_pid"; return 1; }
-  ensure_scan_venv 2>/dev/null || { wait "$images_pid"; return 1; }
-  wait "$images_pid" || images_rc=1
+  setup_venvs || rc=1
+  wait "$images_pid" || rc=1
   cat "$BAKERY_OUT/images.log"
-  [ "$images_rc" -eq 0 ] || return 1
+  [ "$rc" -eq 0 ] || return 1
   # Whole outputs captured first: `| head -1` would break the pipe under pipefail.
   versions="$(python --version && ansible --version && molecule --version)" || return 1
   printf '%s\n' "$versions" | grep -E '^(Python|ansible \[core|molecule)'
-}
-
-stage_yamllint() {
-  yamllint --strict .
-}
-
-stage_ansible_lint() {
-  ansible-lint --profile production --offline
 }
 
 # What CI runs: the GitHub workflow (.github/workflows, shellcheck on its
