@@ -35,6 +35,14 @@ stage_setup() {
   printf '%s\n' "$versions" | grep -E '^(Python|ansible \[core|molecule)'
 }
 
+stage_yamllint() {
+  yamllint --strict .
+}
+
+stage_ansible_lint() {
+  ansible-lint --profile production --offline
+}
+
 # What CI runs: the GitHub workflow (.github/workflows, shellcheck on its
 # run: steps) and the harness scripts it calls.
 stage_actionlint() {
